@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "hookgate",
+    products: [
+        .executable(name: "hookgate", targets: ["hookgate"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "HookgateCore"),
+        .target(
+            name: "HookgateStore",
+            dependencies: ["HookgateCore", "CSQLite"]
+        ),
+        .target(
+            name: "HookgateServer",
+            dependencies: [
+                "HookgateCore",
+                "HookgateStore",
+                "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "hookgate",
+            dependencies: [
+                "HookgateCore",
+                "HookgateStore",
+                "HookgateServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
+        .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["HookgateCore", "hookgate"],
+            resources: []
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

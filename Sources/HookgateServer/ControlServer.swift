@@ -1,0 +1,233 @@
+import HookgateCore
+import HookgateStore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the control socket comes from.
+public enum ControlSocketSource: Sendable {
+    /// Sockets systemd bound and passed (socket activation); never unlinked by hookgate.
+    case activated([Systemd.ListenSocket])
+    /// A path hookgate binds itself, with the file mode to give it.
+    case path(String, mode: UInt32)
+}
+
+public struct ControlServerConfiguration: Sendable {
+    public var socket: ControlSocketSource
+    public var maxLineBytes: Int
+    /// How long connections get to finish their requests at shutdown.
+    public var shutdownGrace: Duration
+    public var eventLoopThreads: Int
+
+    public init(socket: ControlSocketSource, maxLineBytes: Int, shutdownGrace: Duration, eventLoopThreads: Int = 1) {
+        self.socket = socket
+        self.maxLineBytes = maxLineBytes
+        self.shutdownGrace = shutdownGrace
+        self.eventLoopThreads = eventLoopThreads
+    }
+}
+
+public struct ControlServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The control socket as a service: binds (or adopts) the socket, serves connections,
+/// tells systemd it is ready, and on graceful shutdown stops accepting, lets every
+/// connection finish the requests it has sent, and closes the store.
+public final class ControlServer: Service {
+    private let configuration: ControlServerConfiguration
+    private let dispatcher: CommandDispatcher
+    private let store: any Store
+    private let logger: Logger
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    public init(configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger)
+    {
+        self.configuration = configuration
+        self.store = store
+        self.dispatcher = dispatcher
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        var listeners: [any Channel] = []
+        var boundPath: (path: String, inode: UInt)?
+        do {
+            switch configuration.socket {
+            case .activated(let sockets):
+                for socket in sockets {
+                    listeners.append(try await bootstrap(group).withBoundSocket(socket.descriptor).get())
+                    logger.info("serving socket passed by systemd", metadata: ["fd": "\(socket.descriptor)", "name": "\(socket.name)"])
+                }
+            case .path(let path, let mode):
+                try UnixSocketFile.prepare(path)
+                let previousMask = umask(0o177)
+                defer { umask(previousMask) }
+                let channel = try await bootstrap(group).bind(unixDomainSocketPath: path).get()
+                listeners.append(channel)
+                guard chmod(path, mode_t(mode)) == 0 else {
+                    throw ControlServerError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                }
+                boundPath = (path, UnixSocketFile.inode(path) ?? 0)
+                logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(mode, radix: 8))"])
+            }
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            try? await group.shutdownGracefully()
+            throw error
+        }
+
+        Systemd.notify("READY=1\nSTATUS=accepting commands")
+        let watchdog = startWatchdog(group: group)
+
+        // Runs until SIGTERM/SIGINT (graceful shutdown) or cancellation.
+        try? await gracefulShutdown()
+
+        Systemd.notify("STOPPING=1\nSTATUS=shutting down")
+        logger.info("shutting down")
+        watchdog?.cancel()
+        for listener in listeners { try? await listener.close() }
+        if let boundPath, UnixSocketFile.inode(boundPath.path) == boundPath.inode {
+            unlink(boundPath.path)
+        }
+        await drainConnections()
+        await store.close()
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
+        let dispatcher = self.dispatcher
+        let maxLineBytes = configuration.maxLineBytes
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [weak self] channel in
+                self?.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ControlConnectionHandler(dispatcher: dispatcher, maxLineBytes: maxLineBytes))
+                }
+            }
+    }
+
+    private func track(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        connections.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            _ = self?.connections.withLock { $0.removeValue(forKey: key) }
+        }
+    }
+
+    /// Asks every connection to stop reading and close once its requests are answered;
+    /// after the grace period, closes what is left.
+    private func drainConnections() async {
+        let open = connections.withLock { Array($0.values) }
+        guard !open.isEmpty else { return }
+        for channel in open {
+            channel.eventLoop.execute {
+                channel.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent())
+            }
+        }
+        let grace = configuration.shutdownGrace
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for channel in open { try? await channel.closeFuture.get() }
+            }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            group.cancelAll()
+        }
+        for channel in open where channel.isActive {
+            try? await channel.close()
+        }
+    }
+
+    /// Sends `WATCHDOG=1` at half the interval systemd asked for, after checking that the
+    /// event loop still runs work, so a wedged daemon is restarted.
+    private func startWatchdog(group: MultiThreadedEventLoopGroup) -> Task<Void, Never>? {
+        guard let usec = Systemd.watchdogMicroseconds() else { return nil }
+        let interval = Duration.microseconds(Int64(usec / 2))
+        logger.info("watchdog enabled", metadata: ["interval_us": "\(usec / 2)"])
+        return Task {
+            while !Task.isCancelled {
+                if (try? await group.next().submit({}).get()) != nil {
+                    Systemd.notify("WATCHDOG=1")
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// The standalone socket file: stale ones are replaced, live ones are refused.
+enum UnixSocketFile {
+    static func prepare(_ path: String) throws {
+        guard path.utf8.count < 108 else {
+            throw ControlServerError("socket path \(path) is longer than the 107 bytes a Unix socket address holds")
+        }
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if !directory.isEmpty { try Directories.create(directory, mode: 0o755) }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw ControlServerError("\(path) exists and is not a socket; refusing to replace it")
+        }
+        if isAnswering(path) {
+            throw ControlServerError("another daemon is already listening on \(path)")
+        }
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw ControlServerError("cannot remove stale socket \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func inode(_ path: String) -> UInt? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return UInt(info.st_ino)
+    }
+
+    /// Whether something accepts connections on the socket at `path`.
+    static func isAnswering(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            let bytes = Array(path.utf8.prefix(buffer.count - 1))
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+}
+
+/// `mkdir -p`.
+public enum Directories {
+    /// Creates `path` and its missing parents with `mode`.
+    public static func create(_ path: String, mode: mode_t) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw ControlServerError("cannot create directory \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}

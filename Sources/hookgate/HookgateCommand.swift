@@ -1,0 +1,204 @@
+import ArgumentParser
+import HookgateCore
+import HookgateServer
+import HookgateStore
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Main {
+    static func main() async {
+        do {
+            let arguments = try EnvironmentFlag.arguments(
+                merging: Array(CommandLine.arguments.dropFirst()), flags: HookgateCommand.environmentFlags)
+            var command = try HookgateCommand.parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            HookgateCommand.exit(withError: error)
+        }
+    }
+}
+
+struct HookgateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hookgate",
+        abstract: "A webhook gateway: register webhooks, emit events, hookgate delivers them.",
+        discussion: """
+            hookgate serves newline-delimited JSON commands on a Unix socket. Under systemd
+            socket activation it serves the socket it was handed; otherwise it binds --socket.
+            Every flag can also be set by an environment variable, HOOKGATE_ and the flag's
+            name in upper case with '-' as '_' (HOOKGATE_DATA_DIR for --data-dir); a flag on
+            the command line wins. Durations are written 250ms, 5s, 5m, 2h, 7d (a bare number
+            is seconds).
+            """,
+        version: HookgateVersion.current
+    )
+
+    static let environmentFlags: [EnvironmentFlag] = [
+        .init(name: "socket", kind: .value),
+        .init(name: "socket-mode", kind: .value),
+        .init(name: "data-dir", kind: .value),
+        .init(name: "max-line-bytes", kind: .value),
+        .init(name: "allow-http", kind: .boolean),
+        .init(name: "sync", kind: .value),
+        .init(name: "shutdown-grace", kind: .value),
+        .init(name: "log-level", kind: .value),
+    ]
+
+    @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
+    var subcommand: String = "serve"
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            Unix socket to bind when not socket-activated (env HOOKGATE_SOCKET). Default: \
+            $RUNTIME_DIRECTORY/hookgate.sock, else /run/hookgate/hookgate.sock as root, else \
+            $XDG_RUNTIME_DIR/hookgate.sock.
+            """, valueName: "path"))
+    var socket: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "File mode of a socket hookgate binds itself, in octal (env HOOKGATE_SOCKET_MODE).", valueName: "mode"))
+    var socketMode: String = "0600"
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            Directory of the database (env HOOKGATE_DATA_DIR). Default: $STATE_DIRECTORY, else \
+            /var/lib/hookgate as root, else $XDG_STATE_HOME/hookgate (~/.local/state/hookgate).
+            """, valueName: "path"))
+    var dataDir: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Longest request line accepted, e.g. 1048576 or 1MiB (env HOOKGATE_MAX_LINE_BYTES); a longer one gets line_too_long and the connection is closed.",
+            valueName: "bytes"))
+    var maxLineBytes: String = "1MiB"
+
+    @Flag(help: "Accept plain http:// webhook URLs (env HOOKGATE_ALLOW_HTTP=1). For local development only.")
+    var allowHTTP = false
+
+    @Option(
+        help: ArgumentHelp(
+            "full: every commit is synced to disk (survives a power cut); normal: synced at checkpoints (survives a crash of hookgate) (env HOOKGATE_SYNC).",
+            valueName: "full|normal"))
+    var sync: String = "full"
+
+    @Option(
+        help: ArgumentHelp(
+            "How long, on SIGTERM, clients get to receive the answers to requests they have sent (env HOOKGATE_SHUTDOWN_GRACE).",
+            valueName: "duration"))
+    var shutdownGrace: String = "10s"
+
+    @Option(
+        help: ArgumentHelp(
+            "trace, debug, info, notice, warning, error or critical (env HOOKGATE_LOG_LEVEL).", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard subcommand == "serve" else {
+            throw ValidationError("unknown subcommand '\(subcommand)'; the only one is 'serve'")
+        }
+        guard parsedSocketMode != nil else {
+            throw ValidationError("--socket-mode: '\(socketMode)' is not an octal file mode such as 0600 or 0660")
+        }
+        guard let bytes = Units.byteCount(maxLineBytes), bytes >= 64 else {
+            throw ValidationError("--max-line-bytes: '\(maxLineBytes)' is not a size of at least 64 bytes")
+        }
+        guard SQLiteStore.SyncMode(rawValue: sync) != nil else {
+            throw ValidationError("--sync: '\(sync)' must be full or normal")
+        }
+        guard Units.durationMicroseconds(shutdownGrace) != nil else {
+            throw ValidationError("--shutdown-grace: '\(shutdownGrace)' is not a duration such as 10s")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    private var parsedSocketMode: UInt32? {
+        guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else { return nil }
+        return mode
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "hookgate")
+        do {
+            try await serve(logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func serve(logger: Logger) async throws {
+        let activated = try Systemd.listenSockets()
+        let source: ControlSocketSource
+        if activated.isEmpty {
+            source = .path(try DefaultPaths.socket(flag: socket), mode: parsedSocketMode ?? 0o600)
+        } else {
+            if socket != nil { logger.notice("socket-activated: --socket is ignored") }
+            source = .activated(activated)
+        }
+        let dataDirectory = try DefaultPaths.dataDirectory(flag: dataDir)
+        try Directories.create(dataDirectory, mode: 0o700)
+        let store = try SQLiteStore(directory: dataDirectory, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full)
+        logger.info("store opened", metadata: ["data_dir": "\(dataDirectory)", "sync": "\(sync)"])
+
+        let dispatcher = CommandDispatcher(
+            store: store, options: .init(allowHTTP: allowHTTP), logger: logger)
+        let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
+        let server = ControlServer(
+            configuration: ControlServerConfiguration(
+                socket: source,
+                maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
+                shutdownGrace: .microseconds(graceMicros)),
+            store: store, dispatcher: dispatcher, logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The default socket and data paths, following systemd's and XDG's conventions.
+enum DefaultPaths {
+    static func socket(flag: String?) throws -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let runtime = firstPath(EnvironmentFlag.getenv("RUNTIME_DIRECTORY")) { return runtime + "/hookgate.sock" }
+        if geteuid() == 0 { return "/run/hookgate/hookgate.sock" }
+        if let xdg = firstPath(EnvironmentFlag.getenv("XDG_RUNTIME_DIR")) { return xdg + "/hookgate.sock" }
+        throw ValidationError("no socket path: pass --socket PATH (XDG_RUNTIME_DIR is not set)")
+    }
+
+    static func dataDirectory(flag: String?) throws -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let state = firstPath(EnvironmentFlag.getenv("STATE_DIRECTORY")) { return state }
+        if geteuid() == 0 { return "/var/lib/hookgate" }
+        if let xdg = firstPath(EnvironmentFlag.getenv("XDG_STATE_HOME")) { return xdg + "/hookgate" }
+        if let home = firstPath(EnvironmentFlag.getenv("HOME")) { return home + "/.local/state/hookgate" }
+        throw ValidationError("no data directory: pass --data-dir PATH (neither XDG_STATE_HOME nor HOME is set)")
+    }
+
+    /// systemd passes several directories colon-separated; hookgate uses the first.
+    private static func firstPath(_ value: String?) -> String? {
+        guard let value, let first = value.split(separator: ":").first, !first.isEmpty else { return nil }
+        return String(first)
+    }
+
+}
