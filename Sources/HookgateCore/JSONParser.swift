@@ -55,7 +55,7 @@ public struct JSONParser {
     private mutating func parseDocument() throws(JSONParseError) -> JSON {
         do {
             return try parseDocumentBody()
-        } catch where error.kind == .syntax {
+        } catch  where error.kind == .syntax {
             // Invalid UTF-8 anywhere in the line is the better explanation of a syntax error.
             if String(validating: bytes, as: UTF8.self) == nil {
                 throw JSONParseError(kind: .invalidUTF8, message: "invalid UTF-8", offset: error.offset)

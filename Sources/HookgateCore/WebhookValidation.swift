@@ -150,7 +150,8 @@ public enum WebhookURLRule {
     }
 
     private static func portViolation(_ port: Substring) -> String? {
-        guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isNumber), let value = Int(port), (1...65535).contains(value)
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy(\.isNumber), let value = Int(port),
+            (1...65535).contains(value)
         else {
             return "invalid port \"\(port)\""
         }

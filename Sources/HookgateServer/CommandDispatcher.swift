@@ -1,15 +1,25 @@
 import HookgateCore
 import HookgateStore
 import Logging
+import NIOCore
 
 /// What the dispatcher made of one request line.
 enum DispatchOutcome: Sendable {
-    /// The response line, known without waiting (parse and envelope errors, ping).
+    /// The response line, known without waiting (parse and validation errors, ping).
     case immediate([UInt8])
-    /// Work that needs the store; it yields the response line.
-    case deferred(@Sendable () async -> [UInt8])
+    /// The command was handed to the store; the response line completes the promise.
+    case pending
     /// A line with nothing on it: no request, no response.
     case ignored
+}
+
+/// Completes one request's response from wherever the work finishes.
+struct Responder: Sendable {
+    let id: JSON?
+    let promise: EventLoopPromise<[UInt8]>
+
+    func succeed(_ fields: JSONObject) { promise.succeed(CommandDispatcher.success(fields, id: id)) }
+    func fail(_ error: ProtocolError) { promise.succeed(CommandDispatcher.failure(error, id: id)) }
 }
 
 /// Turns request lines into response lines: parses the envelope, validates, runs the
@@ -37,7 +47,12 @@ public final class CommandDispatcher: Sendable {
         self.logger = logger
     }
 
-    func dispatch(line: some Collection<UInt8>) -> DispatchOutcome {
+    /// Parses and validates `line` at once; a command that needs the store is submitted
+    /// to it before this returns, so commands take effect in the order they arrive.
+    /// `promise` receives the response of a `.pending` outcome.
+    func dispatch(line: some Collection<UInt8>, promise: @autoclosure () -> EventLoopPromise<[UInt8]>)
+        -> DispatchOutcome
+    {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
         let value: JSON
         do {
@@ -48,7 +63,8 @@ public final class CommandDispatcher: Sendable {
         }
         guard case .object(let request) = value else {
             return .immediate(
-                Self.failure(ProtocolError(.badRequest, "request must be a JSON object, not \(value.typeDescription)"), id: nil))
+                Self.failure(
+                    ProtocolError(.badRequest, "request must be a JSON object, not \(value.typeDescription)"), id: nil))
         }
         let id: JSON?
         switch request["id"] {
@@ -67,15 +83,24 @@ public final class CommandDispatcher: Sendable {
         guard let command = Command(rawValue: cmd) else {
             return .immediate(
                 Self.failure(
-                    ProtocolError(.unknownCommand, "unknown command \"\(cmd)\"; known: \(Command.namesList)", field: "cmd"),
+                    ProtocolError(
+                        .unknownCommand, "unknown command \"\(cmd)\"; known: \(Command.namesList)", field: "cmd"),
                     id: id))
         }
         if command == .ping {
-            return .immediate(Self.respond(id: id) { () throws(ProtocolError) in try self.ping(request) })
+            do {
+                return .immediate(Self.success(try ping(request), id: id))
+            } catch {
+                return .immediate(Self.failure(error, id: id))
+            }
         }
-        return .deferred {
-            await Self.respond(id: id) { () async throws(ProtocolError) in try await self.run(command, request) }
+        let responder = Responder(id: id, promise: promise())
+        do {
+            try submit(command, request, responder)
+        } catch {
+            responder.fail(error)
         }
+        return .pending
     }
 
     // MARK: - Responses
@@ -94,35 +119,20 @@ public final class CommandDispatcher: Sendable {
         return JSONWriter.bytes(.object(object))
     }
 
-    private static func respond(id: JSON?, _ body: () throws(ProtocolError) -> JSONObject) -> [UInt8] {
-        do {
-            return success(try body(), id: id)
-        } catch {
-            return failure(error, id: id)
-        }
-    }
-
-    private static func respond(id: JSON?, _ body: () async throws(ProtocolError) -> JSONObject) async -> [UInt8] {
-        do {
-            return success(try await body(), id: id)
-        } catch {
-            return failure(error, id: id)
-        }
-    }
-
     // MARK: - Commands
 
-    private func run(_ command: Command, _ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    /// Validates the request (throwing at once when it is bad) and submits its store work.
+    private func submit(_ command: Command, _ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         switch command {
-        case .ping: return try ping(request)
-        case .createWebhook: return try await createWebhook(request)
-        case .getWebhook: return try await getWebhook(request)
-        case .listWebhooks: return try await listWebhooks(request)
-        case .updateWebhook: return try await updateWebhook(request)
-        case .deleteWebhook: return try await deleteWebhook(request)
-        case .enableWebhook: return try await setState(request, .active)
-        case .disableWebhook: return try await setState(request, .disabled)
-        case .rotateSecret: return try await rotateSecret(request)
+        case .ping: responder.succeed(try ping(request))
+        case .createWebhook: try createWebhook(request, responder)
+        case .getWebhook: try getWebhook(request, responder)
+        case .listWebhooks: try listWebhooks(request, responder)
+        case .updateWebhook: try updateWebhook(request, responder)
+        case .deleteWebhook: try deleteWebhook(request, responder)
+        case .enableWebhook: try setState(request, .active, responder)
+        case .disableWebhook: try setState(request, .disabled, responder)
+        case .rotateSecret: try rotateSecret(request, responder)
         }
     }
 
@@ -132,89 +142,103 @@ public final class CommandDispatcher: Sendable {
         return JSONObject([("version", .string(HookgateVersion.current)), ("uptime_s", .integer(uptime))])
     }
 
-    private func createWebhook(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func createWebhook(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         let (definition, warnings) = try validator.definition(from: request, envelopeKeys: Command.envelope)
         let webhook = Webhook.create(definition, at: clock.now())
-        try await storeCall { try await self.store.insertWebhook(webhook) }
-        logger.info("webhook created", metadata: ["webhook_id": "\(webhook.id)", "url": "\(definition.url)"])
-        return Self.webhookResult(webhook, includeSecret: true, warnings: warnings)
+        store.insertWebhook(webhook) { result in
+            self.complete(responder, result) { _ in
+                self.logger.info(
+                    "webhook created", metadata: ["webhook_id": "\(webhook.id)", "url": "\(definition.url)"])
+                return Self.webhookResult(webhook, includeSecret: true, warnings: warnings)
+            }
+        }
     }
 
-    private func getWebhook(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func getWebhook(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         try RequestFields.rejectUnknown(
             in: request, allowed: Command.envelope.union(["webhook_id", "include_secret"]), path: "")
         let id = try RequestFields.webhookID(request)
         let includeSecret = try RequestFields.optionalBool(request, "include_secret") ?? false
-        guard let webhook = try await storeCall({ try await self.store.webhook(id: id) }) else {
-            throw Self.webhookNotFound
+        store.webhook(id: id) { result in
+            self.complete(responder, result) { webhook throws(ProtocolError) in
+                guard let webhook else { throw Self.webhookNotFound }
+                return Self.webhookResult(webhook, includeSecret: includeSecret, warnings: [])
+            }
         }
-        return Self.webhookResult(webhook, includeSecret: includeSecret, warnings: [])
     }
 
-    private func listWebhooks(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func listWebhooks(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         try RequestFields.rejectUnknown(in: request, allowed: Command.envelope.union(["limit", "cursor"]), path: "")
         let limit =
             try RequestFields.optionalInteger(request, "limit", range: 1...Self.maxListLimit) ?? Self.defaultListLimit
         let cursor = try RequestFields.optionalString(request, "cursor")
-        let page: WebhookPage
-        do {
-            page = try await store.listWebhooks(after: cursor, limit: limit)
-        } catch StoreFailure.invalidCursor {
-            throw .invalid("cursor", "not a cursor from list_webhooks")
-        } catch {
-            throw storeFailure(error)
+        store.listWebhooks(after: cursor, limit: limit) { result in
+            if case .failure(StoreFailure.invalidCursor) = result {
+                responder.fail(.invalid("cursor", "not a cursor from list_webhooks"))
+                return
+            }
+            self.complete(responder, result) { page in
+                var fields = JSONObject([("webhooks", .array(page.webhooks.map { $0.json(includeSecret: false) }))])
+                if let next = page.nextCursor { fields["next_cursor"] = .string(next) }
+                return fields
+            }
         }
-        var result = JSONObject([("webhooks", .array(page.webhooks.map { $0.json(includeSecret: false) }))])
-        if let next = page.nextCursor { result["next_cursor"] = .string(next) }
-        return result
     }
 
-    private func updateWebhook(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func updateWebhook(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         let (definition, warnings) = try validator.definition(
             from: request, envelopeKeys: Command.envelope.union(["webhook_id"]))
         let id = try RequestFields.webhookID(request)
         let now = clock.now()
-        let updated = try await storeCall {
-            try await self.store.modifyWebhook(id: id) { $0.replacing(with: definition, at: now) }
+        store.modifyWebhook(id: id, transform: { $0.replacing(with: definition, at: now) }) { result in
+            self.complete(responder, result) { updated throws(ProtocolError) in
+                guard let updated else { throw Self.webhookNotFound }
+                self.logger.info("webhook updated", metadata: ["webhook_id": "\(id)"])
+                return Self.webhookResult(updated, includeSecret: false, warnings: warnings)
+            }
         }
-        guard let updated else { throw Self.webhookNotFound }
-        logger.info("webhook updated", metadata: ["webhook_id": "\(id)"])
-        return Self.webhookResult(updated, includeSecret: false, warnings: warnings)
     }
 
-    private func deleteWebhook(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func deleteWebhook(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         let id = try webhookIDOnly(request)
-        guard try await storeCall({ try await self.store.deleteWebhook(id: id) }) else { throw Self.webhookNotFound }
-        logger.info("webhook deleted", metadata: ["webhook_id": "\(id)"])
-        return JSONObject([("deleted", .string(id))])
+        store.deleteWebhook(id: id) { result in
+            self.complete(responder, result) { deleted throws(ProtocolError) in
+                guard deleted else { throw Self.webhookNotFound }
+                self.logger.info("webhook deleted", metadata: ["webhook_id": "\(id)"])
+                return JSONObject([("deleted", .string(id))])
+            }
+        }
     }
 
     static let disabledByClientReason = "disabled by disable_webhook"
 
-    private func setState(_ request: JSONObject, _ state: WebhookState) async throws(ProtocolError) -> JSONObject {
+    private func setState(_ request: JSONObject, _ state: WebhookState, _ responder: Responder) throws(ProtocolError) {
         let id = try webhookIDOnly(request)
         let now = clock.now()
-        let updated = try await storeCall {
-            try await self.store.modifyWebhook(id: id) { webhook in
-                // Enabling an active webhook, or disabling a disabled one, changes nothing.
-                guard webhook.state != state else { return webhook }
-                return webhook.settingState(state, reason: Self.disabledByClientReason, at: now)
+        let transform: @Sendable (Webhook) -> Webhook = { webhook in
+            // Enabling an active webhook, or disabling a disabled one, changes nothing.
+            guard webhook.state != state else { return webhook }
+            return webhook.settingState(state, reason: Self.disabledByClientReason, at: now)
+        }
+        store.modifyWebhook(id: id, transform: transform) { result in
+            self.complete(responder, result) { updated throws(ProtocolError) in
+                guard let updated else { throw Self.webhookNotFound }
+                self.logger.info("webhook state set", metadata: ["webhook_id": "\(id)", "state": "\(state.rawValue)"])
+                return Self.webhookResult(updated, includeSecret: false, warnings: [])
             }
         }
-        guard let updated else { throw Self.webhookNotFound }
-        logger.info("webhook state set", metadata: ["webhook_id": "\(id)", "state": "\(state.rawValue)"])
-        return Self.webhookResult(updated, includeSecret: false, warnings: [])
     }
 
-    private func rotateSecret(_ request: JSONObject) async throws(ProtocolError) -> JSONObject {
+    private func rotateSecret(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         let id = try webhookIDOnly(request)
         let now = clock.now()
-        let updated = try await storeCall {
-            try await self.store.modifyWebhook(id: id) { $0.rotatingSecret(at: now) }
+        store.modifyWebhook(id: id, transform: { $0.rotatingSecret(at: now) }) { result in
+            self.complete(responder, result) { updated throws(ProtocolError) in
+                guard let updated else { throw Self.webhookNotFound }
+                self.logger.info("webhook secret rotated", metadata: ["webhook_id": "\(id)"])
+                return Self.webhookResult(updated, includeSecret: true, warnings: [])
+            }
         }
-        guard let updated else { throw Self.webhookNotFound }
-        logger.info("webhook secret rotated", metadata: ["webhook_id": "\(id)"])
-        return Self.webhookResult(updated, includeSecret: true, warnings: [])
     }
 
     // MARK: - Helpers
@@ -232,11 +256,20 @@ public final class CommandDispatcher: Sendable {
         return result
     }
 
-    private func storeCall<T: Sendable>(_ body: @Sendable () async throws -> T) async throws(ProtocolError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw storeFailure(error)
+    /// Answers a store call: its failure as `unavailable`/`internal`, else `fields(value)`.
+    private func complete<T>(
+        _ responder: Responder, _ result: Result<T, any Error>,
+        _ fields: (T) throws(ProtocolError) -> JSONObject
+    ) {
+        switch result {
+        case .failure(let error):
+            responder.fail(storeFailure(error))
+        case .success(let value):
+            do {
+                responder.succeed(try fields(value))
+            } catch {
+                responder.fail(error)
+            }
         }
     }
 

@@ -44,7 +44,16 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !inputDone else { return }
         let line = unwrapInboundIn(data)
-        let outcome = line.withUnsafeReadableBytes { dispatcher.dispatch(line: $0) }
+        var promise: EventLoopPromise<[UInt8]>?
+        let outcome = line.withUnsafeReadableBytes { bytes in
+            dispatcher.dispatch(
+                line: bytes,
+                promise: {
+                    let made = context.eventLoop.makePromise(of: [UInt8].self)
+                    promise = made
+                    return made
+                }())
+        }
         switch outcome {
         case .ignored:
             return
@@ -53,11 +62,9 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             inChannelRead = true
             complete(sequence, response, context: context)
             inChannelRead = false
-        case .deferred(let work):
+        case .pending:
             let sequence = takeSequence()
-            let promise = context.eventLoop.makePromise(of: [UInt8].self)
-            promise.completeWithTask(work)
-            promise.futureResult.assumeIsolated().whenSuccess { response in
+            promise?.futureResult.assumeIsolated().whenSuccess { response in
                 self.complete(sequence, response, context: context)
             }
         }

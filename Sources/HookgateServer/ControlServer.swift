@@ -7,7 +7,7 @@ import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the control socket comes from.
@@ -48,8 +48,9 @@ public final class ControlServer: Service {
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    public init(configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger)
-    {
+    public init(
+        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.dispatcher = dispatcher
@@ -65,7 +66,9 @@ public final class ControlServer: Service {
             case .activated(let sockets):
                 for socket in sockets {
                     listeners.append(try await bootstrap(group).withBoundSocket(socket.descriptor).get())
-                    logger.info("serving socket passed by systemd", metadata: ["fd": "\(socket.descriptor)", "name": "\(socket.name)"])
+                    logger.info(
+                        "serving socket passed by systemd",
+                        metadata: ["fd": "\(socket.descriptor)", "name": "\(socket.name)"])
                 }
             case .path(let path, let mode):
                 try UnixSocketFile.prepare(path)
@@ -74,7 +77,8 @@ public final class ControlServer: Service {
                 let channel = try await bootstrap(group).bind(unixDomainSocketPath: path).get()
                 listeners.append(channel)
                 guard chmod(path, mode_t(mode)) == 0 else {
-                    throw ControlServerError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                    throw ControlServerError(
+                        "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
                 }
                 boundPath = (path, UnixSocketFile.inode(path) ?? 0)
                 logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(mode, radix: 8))"])

@@ -31,39 +31,43 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         self.connection = connection
     }
 
-    /// Runs `body` on the store's queue with the open connection.
-    private func onQueue<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                guard let connection = self.connection else {
-                    continuation.resume(throwing: StoreError(code: SQLITE_MISUSE, message: "store is closed"))
-                    return
-                }
-                continuation.resume(with: Result { try body(connection) })
+    /// Queues `body` behind every earlier call and completes with its result.
+    private func submit<T>(
+        _ completion: @escaping Completion<T>, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) {
+        queue.async {
+            guard let connection = self.connection else {
+                completion(.failure(StoreError(code: SQLITE_MISUSE, message: "store is closed")))
+                return
             }
+            completion(Result { try body(connection) })
         }
     }
 
-    public func insertWebhook(_ webhook: Webhook) async throws {
-        try await onQueue { connection in
+    public func insertWebhook(_ webhook: Webhook, completion: @escaping Completion<Void>) {
+        submit(completion) { connection in
             try connection.transaction { () throws(StoreError) in
                 try connection.query(WebhookRows.insert, WebhookRows.bindings(webhook))
             }
         }
     }
 
-    public func webhook(id: String) async throws -> Webhook? {
-        try await onQueue { connection in try WebhookRows.fetch(connection, id: id) }
+    public func webhook(id: String, completion: @escaping Completion<Webhook?>) {
+        submit(completion) { connection in try WebhookRows.fetch(connection, id: id) }
     }
 
-    public func listWebhooks(after cursor: String?, limit: Int) async throws -> WebhookPage {
+    public func listWebhooks(after cursor: String?, limit: Int, completion: @escaping Completion<WebhookPage>) {
         var afterSeq: Int64 = 0
         if let cursor {
-            guard let seq = WebhookRows.decodeCursor(cursor) else { throw StoreFailure.invalidCursor }
+            guard let seq = WebhookRows.decodeCursor(cursor) else {
+                // Through the queue all the same, so completions keep the calls' order.
+                submit(completion) { _ in throw StoreFailure.invalidCursor }
+                return
+            }
             afterSeq = seq
         }
         let start = afterSeq
-        return try await onQueue { connection in
+        submit(completion) { connection in
             var rows: [(Int64, Webhook)] = []
             try connection.query(
                 "SELECT seq, \(WebhookRows.columns) FROM webhooks WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -79,10 +83,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func modifyWebhook(id: String, _ transform: @escaping @Sendable (Webhook) -> Webhook) async throws
-        -> Webhook?
-    {
-        try await onQueue { connection in
+    public func modifyWebhook(
+        id: String, transform: @escaping @Sendable (Webhook) -> Webhook, completion: @escaping Completion<Webhook?>
+    ) {
+        submit(completion) { connection in
             try connection.transaction { () throws(StoreError) -> Webhook? in
                 guard let current = try WebhookRows.fetch(connection, id: id) else { return nil }
                 let updated = transform(current)
@@ -92,8 +96,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func deleteWebhook(id: String) async throws -> Bool {
-        try await onQueue { connection in
+    public func deleteWebhook(id: String, completion: @escaping Completion<Bool>) {
+        submit(completion) { connection in
             try connection.transaction { () throws(StoreError) -> Bool in
                 try connection.query("DELETE FROM webhooks WHERE id = ?", [.text(id)])
                 return connection.changes > 0
@@ -101,8 +105,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func allWebhooks() async throws -> [Webhook] {
-        try await onQueue { connection in
+    public func allWebhooks(completion: @escaping Completion<[Webhook]>) {
+        submit(completion) { connection in
             var webhooks: [Webhook] = []
             try connection.query("SELECT \(WebhookRows.columns) FROM webhooks ORDER BY seq") { row throws(StoreError) in
                 webhooks.append(try WebhookRows.decode(row, offset: 0))

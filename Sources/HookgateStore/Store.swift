@@ -21,17 +21,60 @@ public enum StoreFailure: Error, Sendable, Equatable {
 /// The durable registry (and, later, the event queue and attempt log). SQLite is the
 /// embedded implementation; the protocol leaves room for a PostgreSQL one shared by
 /// several gateways.
+///
+/// Calls are carried out in the order they are made, each completing through its
+/// callback: a client's pipelined `create_webhook` then `list_webhooks` sees the new
+/// webhook even though neither waited for the other. (An `async` method could not
+/// promise that: tasks start in no particular order.)
 public protocol Store: Sendable {
-    func insertWebhook(_ webhook: Webhook) async throws
-    func webhook(id: String) async throws -> Webhook?
+    typealias Completion<T> = @Sendable (Result<T, any Error>) -> Void
+
+    func insertWebhook(_ webhook: Webhook, completion: @escaping Completion<Void>)
+    func webhook(id: String, completion: @escaping Completion<Webhook?>)
     /// Webhooks oldest first, starting after `cursor` (nil: from the first).
-    func listWebhooks(after cursor: String?, limit: Int) async throws -> WebhookPage
+    func listWebhooks(after cursor: String?, limit: Int, completion: @escaping Completion<WebhookPage>)
     /// Reads, transforms and writes back one webhook atomically: no other write to it
     /// can land between the read and the write. Nil when there is no such webhook.
-    func modifyWebhook(id: String, _ transform: @escaping @Sendable (Webhook) -> Webhook) async throws -> Webhook?
+    func modifyWebhook(
+        id: String, transform: @escaping @Sendable (Webhook) -> Webhook, completion: @escaping Completion<Webhook?>)
     /// False when there was no such webhook.
-    func deleteWebhook(id: String) async throws -> Bool
-    func allWebhooks() async throws -> [Webhook]
-    /// Finishes pending writes and closes; later calls fail.
+    func deleteWebhook(id: String, completion: @escaping Completion<Bool>)
+    func allWebhooks(completion: @escaping Completion<[Webhook]>)
+    /// Finishes the calls already made and closes; later calls fail.
     func close() async
+}
+
+/// The same calls for `async` callers that need no ordering with other calls.
+extension Store {
+    private func awaiting<T: Sendable>(_ call: (@escaping Completion<T>) -> Void) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            call { continuation.resume(with: $0) }
+        }
+    }
+
+    public func insertWebhook(_ webhook: Webhook) async throws {
+        try await awaiting { insertWebhook(webhook, completion: $0) }
+    }
+
+    public func webhook(id: String) async throws -> Webhook? {
+        try await awaiting { webhook(id: id, completion: $0) }
+    }
+
+    public func listWebhooks(after cursor: String?, limit: Int) async throws -> WebhookPage {
+        try await awaiting { listWebhooks(after: cursor, limit: limit, completion: $0) }
+    }
+
+    public func modifyWebhook(id: String, _ transform: @escaping @Sendable (Webhook) -> Webhook) async throws
+        -> Webhook?
+    {
+        try await awaiting { modifyWebhook(id: id, transform: transform, completion: $0) }
+    }
+
+    public func deleteWebhook(id: String) async throws -> Bool {
+        try await awaiting { deleteWebhook(id: id, completion: $0) }
+    }
+
+    public func allWebhooks() async throws -> [Webhook] {
+        try await awaiting { allWebhooks(completion: $0) }
+    }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every flag can also be set through `HOOKGATE_<FLAG>` (upper case, `-` as `_`). A flag
@@ -17,7 +17,8 @@ struct EnvironmentFlag {
     }
 
     static func arguments(
-        merging commandLine: [String], flags: [EnvironmentFlag], environment: (String) -> String? = EnvironmentFlag.getenv
+        merging commandLine: [String], flags: [EnvironmentFlag],
+        environment: (String) -> String? = EnvironmentFlag.getenv
     ) throws -> [String] {
         var fromEnvironment: [String] = []
         for flag in flags {

@@ -6,7 +6,7 @@ import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -121,7 +121,8 @@ struct HookgateCommand: AsyncParsableCommand {
             throw ValidationError("--shutdown-grace: '\(shutdownGrace)' is not a duration such as 10s")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
     }
 
