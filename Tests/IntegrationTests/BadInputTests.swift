@@ -44,7 +44,9 @@ private func createWith(name: String = #""Hook""#, url: String? = #""https://exa
 
 let badLines: [BadLine] = [
     BadLine("name of 1 character", createWith(name: #""H""#), "validation", field: "name"),
-    BadLine("name of 101 characters", createWith(name: "\"" + String(repeating: "n", count: 101) + "\""), "validation", field: "name"),
+    BadLine(
+        "name of 101 characters", createWith(name: "\"" + String(repeating: "n", count: 101) + "\""), "validation",
+        field: "name"),
     BadLine("name not a string", createWith(name: "42"), "validation", field: "name"),
     BadLine("url missing", createWith(url: nil), "validation", field: "url"),
     BadLine("url relative", createWith(url: #""/hooks/sms""#), "validation", field: "url"),
@@ -83,9 +85,12 @@ let badLines: [BadLine] = [
         "validation", field: "filter.recipient"),
     BadLine("deprecated event_type unknown", create(#""event_type":"NOPE""#), "validation", field: "event_type"),
     BadLine("is_sandbox not boolean", create(#""is_sandbox":"yes""#), "validation", field: "is_sandbox"),
-    BadLine("get_webhook malformed id", #"{"cmd":"get_webhook","webhook_id":"123"}"#, "validation", field: "webhook_id"),
+    BadLine(
+        "get_webhook malformed id", #"{"cmd":"get_webhook","webhook_id":"123"}"#, "validation", field: "webhook_id"),
     BadLine("get_webhook id missing", #"{"cmd":"get_webhook"}"#, "validation", field: "webhook_id"),
-    BadLine("get_webhook unknown field", #"{"cmd":"get_webhook","webhook_id":"x","verbose":true}"#, "validation", field: "verbose"),
+    BadLine(
+        "get_webhook unknown field", #"{"cmd":"get_webhook","webhook_id":"x","verbose":true}"#, "validation",
+        field: "verbose"),
     BadLine(
         "get_webhook unknown id", #"{"cmd":"get_webhook","webhook_id":"00000000-0000-4000-8000-000000000000"}"#,
         "not_found", field: "webhook_id"),
@@ -98,7 +103,8 @@ let badLines: [BadLine] = [
     BadLine("not JSON at all", "hello", "bad_json"),
     BadLine("trailing garbage", #"{"cmd":"ping"} x"#, "bad_json"),
     BadLine("duplicate key", #"{"cmd":"ping","cmd":"ping"}"#, "bad_json"),
-    BadLine("invalid UTF-8", bytes: Array(#"{"cmd":"ping","id":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), "bad_json"),
+    BadLine(
+        "invalid UTF-8", bytes: Array(#"{"cmd":"ping","id":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), "bad_json"),
     BadLine("invalid UTF-8 outside strings", bytes: [0xFF, 0xFE], "bad_json"),
     BadLine("deep nesting", String(repeating: "[", count: 100_000), "bad_json"),
     BadLine("array", "[1,2,3]", "bad_request"),

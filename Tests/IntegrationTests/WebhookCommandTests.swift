@@ -2,7 +2,9 @@ import Foundation
 import HookgateCore
 import Testing
 
-func createRequest(name: String = "Order status", url: String = "https://example.com/hooks/sms", extra: JSONObject = .init())
+func createRequest(
+    name: String = "Order status", url: String = "https://example.com/hooks/sms", extra: JSONObject = .init()
+)
     -> JSON
 {
     var object = JSONObject([
