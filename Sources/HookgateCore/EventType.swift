@@ -31,6 +31,15 @@ public enum EventType: String, Sendable, CaseIterable, Hashable {
         }
     }
 
+    /// The event type whose name is exactly `name`, byte for byte. (`init(rawValue:)`
+    /// compares Unicode-canonically, so it would take a look-alike spelling.)
+    public init?(exactly name: String) {
+        guard let match = EventType.allCases.first(where: { $0.rawValue.utf8.elementsEqual(name.utf8) }) else {
+            return nil
+        }
+        self = match
+    }
+
     /// The names in the platform's order, for error messages.
     public static let namesList: String = allCases.map(\.rawValue).joined(separator: ", ")
 }

@@ -69,10 +69,10 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     public var description: String { text }
 
     public static func == (lhs: JSONNumber, rhs: JSONNumber) -> Bool {
-        if lhs.text == rhs.text { return true }
+        // Integers by value (`-0` is `0`); anything else by its literal text, since
+        // doubles would call distinct literals such as 1e400 and 2e400 equal.
         if let l = lhs.int64Value, let r = rhs.int64Value { return l == r }
-        if let l = lhs.doubleValue, let r = rhs.doubleValue { return l == r }
-        return false
+        return lhs.text == rhs.text
     }
 }
 
@@ -93,11 +93,11 @@ public struct JSONObject: Sendable, Equatable, Sequence {
 
     public subscript(key: String) -> JSON? {
         get {
-            for entry in entries where entry.key == key { return entry.value }
+            for entry in entries where entry.key.utf8.elementsEqual(key.utf8) { return entry.value }
             return nil
         }
         set {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
+            if let index = entries.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                 if let newValue {
                     entries[index].value = newValue
                 } else {

@@ -7,6 +7,8 @@ public enum Units {
             ("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000), ("h", 3_600_000_000), ("d", 86_400_000_000),
         ]
         let trimmed = text.trimmingSpaces
+        // Digits only: Int64("+5") would take a sign.
+        guard trimmed.first?.isASCII == true, trimmed.first?.isNumber == true else { return nil }
         for unit in units where trimmed.hasSuffix(unit.suffix) {
             let number = trimmed.dropLast(unit.suffix.count)
             // "5ms" also ends in "s": only accept a suffix whose remainder is a number.
@@ -26,6 +28,7 @@ public enum Units {
             ("k", 1 << 10), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
         ]
         let trimmed = text.trimmingSpaces
+        guard trimmed.first?.isASCII == true, trimmed.first?.isNumber == true else { return nil }
         for unit in units where trimmed.hasSuffix(unit.suffix) {
             guard let value = Int(trimmed.dropLast(unit.suffix.count)), value >= 0 else { return nil }
             let (product, overflow) = value.multipliedReportingOverflow(by: unit.factor)

@@ -36,7 +36,7 @@ public struct WebhookValidator: Sendable {
 
         if let deprecated = request["event_type"], deprecated != .null {
             guard case .string(let text) = deprecated else { throw .invalid("event_type", "must be a string") }
-            guard let type = EventType(rawValue: text) else {
+            guard let type = EventType(exactly: text) else {
                 throw .invalid("event_type", "unknown event type \"\(text)\"; expected one of \(EventType.namesList)")
             }
             if !filter.eventType.contains(type) { filter.eventType.append(type) }
@@ -67,7 +67,7 @@ public struct WebhookValidator: Sendable {
         try RequestFields.rejectUnknown(in: object, allowed: Set(WebhookFilter.fieldNames), path: "filter.")
         var filter = WebhookFilter()
         for (i, text) in try stringArray(object, "event_type").enumerated() {
-            guard let type = EventType(rawValue: text) else {
+            guard let type = EventType(exactly: text) else {
                 throw .invalid(
                     "filter.event_type[\(i)]", "unknown event type \"\(text)\"; expected one of \(EventType.namesList)")
             }

@@ -243,7 +243,7 @@ enum WebhookRows {
         guard let types = strings("event_type"), let sender = strings("sender"), let status = strings("status"),
             let messageRef = strings("message_ref"), let campaignId = strings("campaign_id")
         else { return nil }
-        let eventTypes = types.compactMap(EventType.init(rawValue:))
+        let eventTypes = types.compactMap(EventType.init(exactly:))
         guard eventTypes.count == types.count else { return nil }
         return WebhookFilter(
             eventType: eventTypes, sender: sender, status: status, messageRef: messageRef, campaignId: campaignId)
