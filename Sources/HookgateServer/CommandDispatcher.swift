@@ -27,22 +27,41 @@ struct Responder: Sendable {
 public final class CommandDispatcher: Sendable {
     public struct Options: Sendable {
         public var allowHTTP: Bool
-        public init(allowHTTP: Bool = false) { self.allowHTTP = allowHTTP }
+        /// The longest `emit_event`/`match_event` line (`--max-event-bytes`).
+        public var maxEventBytes: Int
+
+        public init(allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024) {
+            self.allowHTTP = allowHTTP
+            self.maxEventBytes = maxEventBytes
+        }
     }
 
     static let maxListLimit = 1000
     static let defaultListLimit = 100
 
+    static let maxIdempotencyKeyLength = 255
+
     private let store: any Store
+    private let matcher: ShardedMatcher
+    private let router: MatcherRouter
     private let clock: any WallClock
     private let validator: WebhookValidator
+    private let options: Options
     private let startedAt: Timestamp
     private let logger: Logger
 
-    public init(store: any Store, options: Options, clock: any WallClock = SystemWallClock(), logger: Logger) {
+    /// `matcher` must already hold the store's webhooks; the dispatcher keeps it in step
+    /// with every change it makes.
+    public init(
+        store: any Store, matcher: ShardedMatcher, options: Options, clock: any WallClock = SystemWallClock(),
+        logger: Logger
+    ) {
         self.store = store
+        self.matcher = matcher
+        self.router = MatcherRouter(matcher: matcher)
         self.clock = clock
         self.validator = WebhookValidator(allowHTTP: options.allowHTTP)
+        self.options = options
         self.startedAt = clock.now()
         self.logger = logger
     }
@@ -85,6 +104,15 @@ public final class CommandDispatcher: Sendable {
                 Self.failure(
                     ProtocolError(
                         .unknownCommand, "unknown command \"\(cmd)\"; known: \(Command.namesList)", field: "cmd"),
+                    id: id))
+        }
+        if command.carriesEvent, line.count > options.maxEventBytes {
+            return .immediate(
+                Self.failure(
+                    ProtocolError(
+                        .payloadTooLarge,
+                        "event: request line of \(line.count) bytes is over the limit of \(options.maxEventBytes) bytes",
+                        field: "event"),
                     id: id))
         }
         if command == .ping {
@@ -133,6 +161,9 @@ public final class CommandDispatcher: Sendable {
         case .enableWebhook: try setState(request, .active, responder)
         case .disableWebhook: try setState(request, .disabled, responder)
         case .rotateSecret: try rotateSecret(request, responder)
+        case .emitEvent: try emitEvent(request, responder)
+        case .matchEvent: try matchEvent(request, responder)
+        case .stats: try stats(request, responder)
         }
     }
 
@@ -147,6 +178,7 @@ public final class CommandDispatcher: Sendable {
         let webhook = Webhook.create(definition, at: clock.now())
         store.insertWebhook(webhook) { result in
             self.complete(responder, result) { _ in
+                self.matcher.apply(.upsert(MatchTarget(webhook)))
                 self.logger.info(
                     "webhook created", metadata: ["webhook_id": "\(webhook.id)", "url": "\(definition.url)"])
                 return Self.webhookResult(webhook, includeSecret: true, warnings: warnings)
@@ -193,6 +225,7 @@ public final class CommandDispatcher: Sendable {
         store.modifyWebhook(id: id, transform: { $0.replacing(with: definition, at: now) }) { result in
             self.complete(responder, result) { updated throws(ProtocolError) in
                 guard let updated else { throw Self.webhookNotFound }
+                self.matcher.apply(.upsert(MatchTarget(updated)))
                 self.logger.info("webhook updated", metadata: ["webhook_id": "\(id)"])
                 return Self.webhookResult(updated, includeSecret: false, warnings: warnings)
             }
@@ -204,6 +237,7 @@ public final class CommandDispatcher: Sendable {
         store.deleteWebhook(id: id) { result in
             self.complete(responder, result) { deleted throws(ProtocolError) in
                 guard deleted else { throw Self.webhookNotFound }
+                self.matcher.apply(.remove(id: id))
                 self.logger.info("webhook deleted", metadata: ["webhook_id": "\(id)"])
                 return JSONObject([("deleted", .string(id))])
             }
@@ -223,6 +257,7 @@ public final class CommandDispatcher: Sendable {
         store.modifyWebhook(id: id, transform: transform) { result in
             self.complete(responder, result) { updated throws(ProtocolError) in
                 guard let updated else { throw Self.webhookNotFound }
+                self.matcher.apply(.upsert(MatchTarget(updated)))
                 self.logger.info("webhook state set", metadata: ["webhook_id": "\(id)", "state": "\(state.rawValue)"])
                 return Self.webhookResult(updated, includeSecret: false, warnings: [])
             }
@@ -237,6 +272,72 @@ public final class CommandDispatcher: Sendable {
                 guard let updated else { throw Self.webhookNotFound }
                 self.logger.info("webhook secret rotated", metadata: ["webhook_id": "\(id)"])
                 return Self.webhookResult(updated, includeSecret: true, warnings: [])
+            }
+        }
+    }
+
+    private func emitEvent(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(
+            in: request, allowed: Command.envelope.union(["event", "idempotency_key"]), path: "")
+        let receivedAt = clock.now()
+        let event = try EventValidator.event(request["event"], receivedAt: receivedAt)
+        let key = try RequestFields.optionalString(request, "idempotency_key")
+        if let key, key.isEmpty || key.count > Self.maxIdempotencyKeyLength {
+            throw .invalid("idempotency_key", "length must be between 1 and \(Self.maxIdempotencyKeyLength) characters")
+        }
+        let newEvent = NewEvent(id: Identifiers.uuid(), event: event, receivedAt: receivedAt, idempotencyKey: key)
+        store.appendEvent(newEvent, router: router) { result in
+            self.complete(responder, result) { receipt in
+                JSONObject([("event_id", .string(receipt.eventID)), ("deliveries", .integer(receipt.deliveries))])
+            }
+        }
+    }
+
+    private func matchEvent(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(in: request, allowed: Command.envelope.union(["event", "limit"]), path: "")
+        let event = try EventValidator.event(request["event"], receivedAt: clock.now())
+        let limit =
+            try RequestFields.optionalInteger(request, "limit", range: 1...Self.maxListLimit) ?? Self.defaultListLimit
+        // A dry run needs no store: the matcher's shards order it behind earlier changes.
+        let explanation = matcher.explain(event.matchKey, rejectionLimit: limit)
+        responder.succeed(
+            JSONObject([
+                (
+                    "matches",
+                    .array(explanation.matches.map { ["webhook_id": .string($0.id), "name": .string($0.name)] })
+                ),
+                (
+                    "rejections",
+                    .array(
+                        explanation.rejections.map {
+                            ["webhook_id": .string($0.webhookID), "reason": .string($0.reason)]
+                        })
+                ),
+                ("rejections_total", .integer(explanation.rejectionsTotal)),
+            ]))
+    }
+
+    private func stats(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(in: request, allowed: Command.envelope.union(["webhook_id"]), path: "")
+        let webhookID: String? =
+            request["webhook_id"] == nil || request["webhook_id"] == .null ? nil : try RequestFields.webhookID(request)
+        store.stats(webhookID: webhookID) { result in
+            if case .failure(StoreFailure.webhookNotFound) = result {
+                responder.fail(Self.webhookNotFound)
+                return
+            }
+            self.complete(responder, result) { stats in
+                var deliveries = JSONObject()
+                for state in DeliveryState.allCases {
+                    deliveries[state.rawValue] = .integer(stats.deliveries[state] ?? 0)
+                }
+                var fields = JSONObject()
+                if let webhookID { fields["webhook_id"] = .string(webhookID) }
+                fields["events_accepted"] = .integer(stats.eventsAccepted)
+                fields["deliveries"] = .object(deliveries)
+                fields["queue_depths"] = ["awaiting_commit": .integer(stats.eventsAwaitingCommit)]
+                fields["webhooks"] = .integer(stats.webhooks)
+                return fields
             }
         }
     }
@@ -295,9 +396,24 @@ enum Command: String, CaseIterable {
     case enableWebhook = "enable_webhook"
     case disableWebhook = "disable_webhook"
     case rotateSecret = "rotate_secret"
+    case emitEvent = "emit_event"
+    case matchEvent = "match_event"
+    case stats
+
+    /// Commands whose line is bounded by `--max-event-bytes`.
+    var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }
 
     /// The fields every request may carry.
     static let envelope: Set<String> = ["cmd", "id"]
 
     static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+/// The matcher as the store's event router: webhook ids per event.
+struct MatcherRouter: EventRouter {
+    let matcher: ShardedMatcher
+
+    func route(_ events: [EventMatchKey]) -> [[String]] {
+        matcher.match(events).map { targets in targets.map(\.id) }
+    }
 }

@@ -107,6 +107,9 @@ final class SQLiteConnection {
         }
     }
 
+    /// The rowid of the last row inserted.
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
     /// The number of rows the last INSERT/UPDATE/DELETE changed.
     var changes: Int { Int(sqlite3_changes(handle)) }
 

@@ -1,11 +1,12 @@
 import CSQLite
 import Dispatch
 import HookgateCore
+import Synchronization
 
 /// The SQLite store: one connection in WAL mode, owned by one serial queue.
 ///
-/// `@unchecked Sendable`: `connection` is touched only on `queue`, every public method
-/// hops onto it; the other properties are immutable.
+/// `@unchecked Sendable`: `connection` and the counters are touched only on `queue` (the
+/// writer), every public method hops onto it; `ingest` is a Mutex; the rest is immutable.
 public final class SQLiteStore: Store, @unchecked Sendable {
     /// How durable a commit is: `full` syncs the WAL on every commit (survives a power
     /// cut), `normal` syncs only at checkpoints (survives a process crash).
@@ -18,6 +19,26 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     private let queue = DispatchQueue(label: "hookgate.store")
     private var connection: SQLiteConnection?
+    /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
+    private var counts = DeliveryCounts()
+    private var eventsAccepted = 0
+
+    /// Events waiting for their group commit, in batches. The open batch takes new
+    /// events until any other call is submitted: that call seals it, so the batch is
+    /// committed before the call runs and calls keep their submission order.
+    private struct Ingest {
+        var openBatch = 0
+        var batches: [Int: [PendingEvent]] = [:]
+        var waiting = 0
+    }
+
+    private struct PendingEvent: Sendable {
+        let event: NewEvent
+        let router: any EventRouter
+        let completion: Completion<EventReceipt>
+    }
+
+    private let ingest = Mutex(Ingest())
 
     /// Opens (creating if needed) the database in `directory` and migrates it to the
     /// current schema.
@@ -29,18 +50,33 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         try connection.execute("PRAGMA busy_timeout=5000")
         try SchemaMigrations.migrate(connection)
         self.connection = connection
+        try loadCounters(connection)
+    }
+
+    private func loadCounters(_ connection: SQLiteConnection) throws(StoreError) {
+        eventsAccepted = Int(
+            try connection.scalarInteger("SELECT value FROM counters WHERE name = 'events_accepted'") ?? 0)
+        try connection.query("SELECT webhook_id, state, COUNT(*) FROM deliveries GROUP BY webhook_id, state") { row in
+            if let state = DeliveryState(rawValue: row.text(1)) {
+                counts.add(webhookID: row.text(0), state: state, Int(row.integer(2)))
+            }
+        }
     }
 
     /// Queues `body` behind every earlier call and completes with its result.
     private func submit<T>(
         _ completion: @escaping Completion<T>, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
     ) {
-        queue.async {
-            guard let connection = self.connection else {
-                completion(.failure(StoreError(code: SQLITE_MISUSE, message: "store is closed")))
-                return
+        ingest.withLock { ingest in
+            // Seal the open event batch: its flush is already queued ahead of this call.
+            if ingest.batches[ingest.openBatch] != nil { ingest.openBatch += 1 }
+            queue.async {
+                guard let connection = self.connection else {
+                    completion(.failure(StoreError(code: SQLITE_MISUSE, message: "store is closed")))
+                    return
+                }
+                completion(Result { try body(connection) })
             }
-            completion(Result { try body(connection) })
         }
     }
 
@@ -98,10 +134,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func deleteWebhook(id: String, completion: @escaping Completion<Bool>) {
         submit(completion) { connection in
-            try connection.transaction { () throws(StoreError) -> Bool in
+            let deleted = try connection.transaction { () throws(StoreError) -> Bool in
                 try connection.query("DELETE FROM webhooks WHERE id = ?", [.text(id)])
-                return connection.changes > 0
+                guard connection.changes > 0 else { return false }
+                try connection.query(
+                    "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE webhook_id = ? AND state = 'pending'",
+                    [.integer(SystemWallClock().now().microseconds), .text(id)])
+                return true
             }
+            if deleted { self.counts.cancelPending(webhookID: id) }
+            return deleted
         }
     }
 
@@ -112,6 +154,113 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 webhooks.append(try WebhookRows.decode(row, offset: 0))
             }
             return webhooks
+        }
+    }
+
+    // MARK: - Events
+
+    public func appendEvent(_ event: NewEvent, router: any EventRouter, completion: @escaping Completion<EventReceipt>)
+    {
+        let pending = PendingEvent(event: event, router: router, completion: completion)
+        ingest.withLock { ingest in
+            let batch = ingest.openBatch
+            ingest.waiting += 1
+            if ingest.batches[batch] == nil {
+                ingest.batches[batch] = [pending]
+                queue.async { self.commitBatch(batch) }
+            } else {
+                ingest.batches[batch]!.append(pending)
+            }
+        }
+    }
+
+    /// On `queue`: routes, stores and commits one batch of events in one transaction,
+    /// then answers each. If the commit fails, no event of the batch is acknowledged.
+    private func commitBatch(_ batchNumber: Int) {
+        let batch = ingest.withLock { ingest -> [PendingEvent] in
+            if ingest.openBatch == batchNumber { ingest.openBatch += 1 }
+            let batch = ingest.batches.removeValue(forKey: batchNumber) ?? []
+            ingest.waiting -= batch.count
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        guard let connection else {
+            for pending in batch {
+                pending.completion(.failure(StoreError(code: SQLITE_MISUSE, message: "store is closed")))
+            }
+            return
+        }
+        let routes = batch[0].router.route(batch.map(\.event.event.matchKey))
+        var receipts: [EventReceipt] = []
+        receipts.reserveCapacity(batch.count)
+        do {
+            try connection.transaction { () throws(StoreError) in
+                var keysInBatch: [String: EventReceipt] = [:]
+                var stored = 0
+                for (pending, webhookIDs) in zip(batch, routes) {
+                    let event = pending.event
+                    let now = event.receivedAt.microseconds
+                    if let key = event.idempotencyKey {
+                        var earlier = keysInBatch[key]
+                        if earlier == nil { earlier = try EventRows.idempotentReceipt(connection, key: key, now: now) }
+                        if let earlier {
+                            receipts.append(
+                                EventReceipt(eventID: earlier.eventID, deliveries: earlier.deliveries, replayed: true))
+                            continue
+                        }
+                    }
+                    try connection.query(
+                        EventRows.insertEvent,
+                        [
+                            .text(event.id), .text(event.event.type.rawValue),
+                            .blob(JSONWriter.bytes(.object(event.event.payload))), .integer(now),
+                            .optionalText(event.idempotencyKey),
+                        ])
+                    let eventSeq = connection.lastInsertRowID
+                    for webhookID in webhookIDs {
+                        try connection.query(
+                            EventRows.insertDelivery,
+                            [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
+                    }
+                    let receipt = EventReceipt(eventID: event.id, deliveries: webhookIDs.count, replayed: false)
+                    if let key = event.idempotencyKey {
+                        try connection.query(
+                            EventRows.upsertIdempotencyKey,
+                            [.text(key), .text(event.id), .integer(Int64(webhookIDs.count)), .integer(now)])
+                        keysInBatch[key] = receipt
+                    }
+                    receipts.append(receipt)
+                    stored += 1
+                }
+                try connection.query(
+                    "UPDATE counters SET value = value + ? WHERE name = 'events_accepted'", [.integer(Int64(stored))])
+            }
+        } catch {
+            for pending in batch { pending.completion(.failure(error)) }
+            return
+        }
+        for (receipt, webhookIDs) in zip(receipts, routes) where !receipt.replayed {
+            eventsAccepted += 1
+            for webhookID in webhookIDs { counts.add(webhookID: webhookID, state: .pending, 1) }
+        }
+        for (pending, receipt) in zip(batch, receipts) { pending.completion(.success(receipt)) }
+    }
+
+    public func stats(webhookID: String?, completion: @escaping Completion<StoreStats>) {
+        submit(completion) { connection in
+            let waiting = self.ingest.withLock { $0.waiting }
+            if let webhookID {
+                guard try connection.scalarInteger("SELECT 1 FROM webhooks WHERE id = ?", [.text(webhookID)]) != nil
+                else { throw StoreFailure.webhookNotFound }
+                let deliveries = self.counts.byState(webhookID: webhookID)
+                return StoreStats(
+                    eventsAccepted: deliveries.values.reduce(0, +), deliveries: deliveries,
+                    webhooks: 1, eventsAwaitingCommit: waiting)
+            }
+            let webhooks = Int(try connection.scalarInteger("SELECT COUNT(*) FROM webhooks") ?? 0)
+            return StoreStats(
+                eventsAccepted: self.eventsAccepted, deliveries: self.counts.totals, webhooks: webhooks,
+                eventsAwaitingCommit: waiting)
         }
     }
 
@@ -148,7 +297,38 @@ enum SchemaMigrations {
             created_us INTEGER NOT NULL,
             updated_us INTEGER NOT NULL
         );
+        """,
+        // 2: events, their deliveries, idempotency keys, counters.
         """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            received_us INTEGER NOT NULL,
+            idempotency_key TEXT
+        );
+        CREATE TABLE deliveries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_seq INTEGER NOT NULL REFERENCES events(seq),
+            webhook_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL
+        );
+        CREATE INDEX deliveries_due ON deliveries(state, next_attempt_us);
+        CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, state);
+        CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            deliveries INTEGER NOT NULL,
+            created_us INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO counters (name, value) VALUES ('events_accepted', 0);
+        """,
     ]
 
     static var currentVersion: Int64 { Int64(steps.count) }
@@ -256,4 +436,58 @@ enum WebhookRows {
         guard cursor.hasPrefix("w"), let seq = Int64(cursor.dropFirst()), seq >= 0 else { return nil }
         return seq
     }
+}
+
+/// The statements of the event path.
+enum EventRows {
+    static let insertEvent =
+        "INSERT INTO events (id, event_type, payload, received_us, idempotency_key) VALUES (?, ?, ?, ?, ?)"
+
+    static let insertDelivery = """
+        INSERT INTO deliveries (event_seq, webhook_id, state, attempts, next_attempt_us, created_us, updated_us)
+        VALUES (?, ?, 'pending', 0, ?, ?, ?)
+        """
+
+    static let upsertIdempotencyKey = """
+        INSERT INTO idempotency_keys (key, event_id, deliveries, created_us) VALUES (?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, deliveries = excluded.deliveries,
+        created_us = excluded.created_us
+        """
+
+    /// How long a repeated idempotency key answers the first event.
+    static let idempotencyWindowMicroseconds: Int64 = 24 * 3600 * 1_000_000
+
+    /// The receipt of the event first stored under `key`, if that was within the window.
+    static func idempotentReceipt(_ connection: SQLiteConnection, key: String, now: Int64) throws(StoreError)
+        -> EventReceipt?
+    {
+        var receipt: EventReceipt?
+        try connection.query(
+            "SELECT event_id, deliveries FROM idempotency_keys WHERE key = ? AND created_us > ?",
+            [.text(key), .integer(now - idempotencyWindowMicroseconds)]
+        ) { row in
+            receipt = EventReceipt(eventID: row.text(0), deliveries: Int(row.integer(1)), replayed: true)
+        }
+        return receipt
+    }
+}
+
+/// Deliveries per webhook and state, for `stats`.
+struct DeliveryCounts {
+    private var byWebhook: [String: [DeliveryState: Int]] = [:]
+    private(set) var totals: [DeliveryState: Int] = [:]
+
+    mutating func add(webhookID: String, state: DeliveryState, _ count: Int) {
+        byWebhook[webhookID, default: [:]][state, default: 0] += count
+        totals[state, default: 0] += count
+    }
+
+    mutating func cancelPending(webhookID: String) {
+        let pending = byWebhook[webhookID]?[.pending] ?? 0
+        guard pending > 0 else { return }
+        add(webhookID: webhookID, state: .pending, -pending)
+        add(webhookID: webhookID, state: .cancelled, pending)
+    }
+
+    func byState(webhookID: String) -> [DeliveryState: Int] { byWebhook[webhookID] ?? [:] }
 }

@@ -16,6 +16,8 @@ public struct WebhookPage: Sendable, Equatable {
 public enum StoreFailure: Error, Sendable, Equatable {
     /// A list cursor this store did not issue.
     case invalidCursor
+    /// No webhook has the id asked about.
+    case webhookNotFound
 }
 
 /// The durable registry (and, later, the event queue and attempt log). SQLite is the
@@ -40,8 +42,74 @@ public protocol Store: Sendable {
     /// False when there was no such webhook.
     func deleteWebhook(id: String, completion: @escaping Completion<Bool>)
     func allWebhooks(completion: @escaping Completion<[Webhook]>)
+    /// Stores `event` and one pending delivery per webhook `router` names for it,
+    /// committed before `completion` succeeds. Events submitted close together share
+    /// one transaction (group commit); they are routed on the writer, in order with
+    /// every other call, so a webhook change made before sees them. A repeated
+    /// idempotency key within 24 hours creates nothing and answers the first event.
+    func appendEvent(_ event: NewEvent, router: any EventRouter, completion: @escaping Completion<EventReceipt>)
+    /// Counts for `stats`: all webhooks, or the one with `webhookID`.
+    func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.
     func close() async
+}
+
+/// An event to store, validated.
+public struct NewEvent: Sendable {
+    public var id: String
+    public var event: Event
+    public var receivedAt: Timestamp
+    public var idempotencyKey: String?
+
+    public init(id: String, event: Event, receivedAt: Timestamp, idempotencyKey: String?) {
+        self.id = id
+        self.event = event
+        self.receivedAt = receivedAt
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// The answer to `emit_event`.
+public struct EventReceipt: Sendable, Equatable {
+    public var eventID: String
+    public var deliveries: Int
+    /// True when an earlier event with the same idempotency key answered instead.
+    public var replayed: Bool
+
+    public init(eventID: String, deliveries: Int, replayed: Bool) {
+        self.eventID = eventID
+        self.deliveries = deliveries
+        self.replayed = replayed
+    }
+}
+
+/// Names the webhooks that receive each event (the matcher).
+public protocol EventRouter: Sendable {
+    /// Webhook ids per event, in the events' order. Called on the store's writer.
+    func route(_ events: [EventMatchKey]) -> [[String]]
+}
+
+public enum DeliveryState: String, Sendable, CaseIterable {
+    case pending
+    case inFlight = "in_flight"
+    case delivered
+    case failed
+    case cancelled
+}
+
+public struct StoreStats: Sendable, Equatable {
+    public var eventsAccepted: Int
+    public var deliveries: [DeliveryState: Int]
+    public var webhooks: Int
+    /// Events received and waiting for their group commit.
+    public var eventsAwaitingCommit: Int
+
+    public init(eventsAccepted: Int, deliveries: [DeliveryState: Int], webhooks: Int, eventsAwaitingCommit: Int) {
+        self.eventsAccepted = eventsAccepted
+        self.deliveries = deliveries
+        self.webhooks = webhooks
+        self.eventsAwaitingCommit = eventsAwaitingCommit
+    }
 }
 
 /// The same calls for `async` callers that need no ordering with other calls.
@@ -76,5 +144,13 @@ extension Store {
 
     public func allWebhooks() async throws -> [Webhook] {
         try await awaiting { allWebhooks(completion: $0) }
+    }
+
+    public func appendEvent(_ event: NewEvent, router: any EventRouter) async throws -> EventReceipt {
+        try await awaiting { appendEvent(event, router: router, completion: $0) }
+    }
+
+    public func stats(webhookID: String? = nil) async throws -> StoreStats {
+        try await awaiting { stats(webhookID: webhookID, completion: $0) }
     }
 }

@@ -48,6 +48,8 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "data-dir", kind: .value),
         .init(name: "max-line-bytes", kind: .value),
         .init(name: "allow-http", kind: .boolean),
+        .init(name: "max-event-bytes", kind: .value),
+        .init(name: "shards", kind: .value),
         .init(name: "sync", kind: .value),
         .init(name: "shutdown-grace", kind: .value),
         .init(name: "log-level", kind: .value),
@@ -84,6 +86,18 @@ struct HookgateCommand: AsyncParsableCommand {
             valueName: "bytes"))
     var maxLineBytes: String = "1MiB"
 
+    @Option(
+        help: ArgumentHelp(
+            "Longest emit_event or match_event request line, e.g. 262144 or 256KiB (env HOOKGATE_MAX_EVENT_BYTES); a longer one gets payload_too_large.",
+            valueName: "bytes"))
+    var maxEventBytes: String = "256KiB"
+
+    @Option(
+        help: ArgumentHelp(
+            "Matcher shards, each a serial queue owning part of the webhook index (env HOOKGATE_SHARDS). Default: the number of cores.",
+            valueName: "count"))
+    var shards: Int?
+
     @Flag(help: "Accept plain http:// webhook URLs (env HOOKGATE_ALLOW_HTTP=1). For local development only.")
     var allowHTTP = false
 
@@ -113,6 +127,12 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         guard let bytes = Units.byteCount(maxLineBytes), bytes >= 64 else {
             throw ValidationError("--max-line-bytes: '\(maxLineBytes)' is not a size of at least 64 bytes")
+        }
+        guard let eventBytes = Units.byteCount(maxEventBytes), eventBytes >= 64 else {
+            throw ValidationError("--max-event-bytes: '\(maxEventBytes)' is not a size of at least 64 bytes")
+        }
+        if let shards, !(1...256).contains(shards) {
+            throw ValidationError("--shards: \(shards) is not between 1 and 256")
         }
         guard SQLiteStore.SyncMode(rawValue: sync) != nil else {
             throw ValidationError("--sync: '\(sync)' must be full or normal")
@@ -161,8 +181,15 @@ struct HookgateCommand: AsyncParsableCommand {
         let store = try SQLiteStore(directory: dataDirectory, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full)
         logger.info("store opened", metadata: ["data_dir": "\(dataDirectory)", "sync": "\(sync)"])
 
+        let matcher = ShardedMatcher(shardCount: shards ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let webhooks = try await store.allWebhooks()
+        matcher.load(webhooks)
+        logger.info("matcher loaded", metadata: ["webhooks": "\(webhooks.count)", "shards": "\(matcher.shardCount)"])
+
         let dispatcher = CommandDispatcher(
-            store: store, options: .init(allowHTTP: allowHTTP), logger: logger)
+            store: store, matcher: matcher,
+            options: .init(allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024),
+            logger: logger)
         let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
         let server = ControlServer(
             configuration: ControlServerConfiguration(
