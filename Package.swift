@@ -4,7 +4,8 @@ import PackageDescription
 let package = Package(
     name: "hookgate",
     products: [
-        .executable(name: "hookgate", targets: ["hookgate"])
+        .executable(name: "hookgate", targets: ["hookgate"]),
+        .executable(name: "hookgate-bench", targets: ["hookgate-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -56,6 +57,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "hookgate-bench", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(

@@ -47,10 +47,11 @@ public enum EventValidator {
         case nil, .null?:
             payload["timestamp"] = .string(receivedAt.rfc3339)
         case .string(let text)?:
-            guard Timestamp(rfc3339: text) != nil else {
+            guard let timestamp = Timestamp(rfc3339: text) else {
                 throw .invalid("\(path).timestamp", "must be an RFC 3339 date-time such as 2025-04-23T00:05:18.567890Z")
             }
-            payload["timestamp"] = .string(text)
+            // Delivered in UTC, as the platform sends it: an offset is converted.
+            payload["timestamp"] = .string(timestamp.rfc3339)
         case let other?:
             throw .invalid("\(path).timestamp", "must be an RFC 3339 date-time string, not \(other.typeDescription)")
         }
@@ -113,7 +114,7 @@ public enum EventValidator {
     {
         try requireStrings(body, ["url"], path: path)
         guard let hits = body["hits"], hits != .null else { throw .invalid("\(path).hits", "required") }
-        guard case .number(let number) = hits, number.int64Value != nil else {
+        guard case .number(let number) = hits, number.isIntegerLiteral else {
             throw .invalid("\(path).hits", "must be an integer")
         }
         return try sourceMessageKey(body, type: type, path: path)
@@ -163,7 +164,7 @@ public enum EventValidator {
 
     private static func exact(_ value: String?, missing reason: String) -> FilterInput {
         guard let value else { return .missing(reason: reason) }
-        return .value(raw: value, key: value)
+        return .value(raw: value, key: ExactKey(value))
     }
 
     private static func requireChannel(_ body: JSONObject, type: EventType, path: String) throws(ProtocolError) {

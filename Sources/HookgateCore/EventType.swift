@@ -34,7 +34,7 @@ public enum EventType: String, Sendable, CaseIterable, Hashable {
     /// The event type whose name is exactly `name`, byte for byte. (`init(rawValue:)`
     /// compares Unicode-canonically, so it would take a look-alike spelling.)
     public init?(exactly name: String) {
-        guard let match = EventType.allCases.first(where: { $0.rawValue.utf8.elementsEqual(name.utf8) }) else {
+        guard let match = EventType.allCases.first(where: { $0.rawValue.hasSameBytes(as: name) }) else {
             return nil
         }
         self = match

@@ -1,3 +1,21 @@
+/// A filter value compared byte for byte. (Swift's `String` equality and hashing are
+/// Unicode-canonical: "Café" written precomposed and decomposed would be one value, and
+/// DESIGN.md says other sender IDs compare exactly.)
+public struct ExactKey: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+
+    public static func == (lhs: ExactKey, rhs: ExactKey) -> Bool { lhs.text.hasSameBytes(as: rhs.text) }
+
+    public func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    public var description: String { text }
+}
+
 /// What an event offers one filter: the value it compares, nothing (the filter does not
 /// apply to the event's family), or a missing field (the filter applies, so it fails).
 public enum FilterInput: Sendable, Equatable {
@@ -7,7 +25,7 @@ public enum FilterInput: Sendable, Equatable {
     /// (`no last_message`, `no message_ref`).
     case missing(reason: String)
     /// `raw` as the event carries it; `key` normalised for comparison.
-    case value(raw: String, key: String)
+    case value(raw: String, key: ExactKey)
 }
 
 /// The part of an event that filters read, normalised once per event.
@@ -35,7 +53,9 @@ public enum FilterValue {
     /// A phone number (`^\+?[0-9][0-9 ]*$`) compares by its digits alone; any other
     /// sender ID exactly. Both forms share one key space: a phone number's key is all
     /// digits, and a sender ID that is all digits is a phone number.
-    public static func senderKey(_ value: String) -> String {
+    public static func senderKey(_ value: String) -> ExactKey { ExactKey(senderText(value)) }
+
+    static func senderText(_ value: String) -> String {
         var digits: [UInt8] = []
         digits.reserveCapacity(value.utf8.count)
         var sawDigit = false
@@ -56,7 +76,7 @@ public enum FilterValue {
     }
 
     /// Status values compare case-insensitively (`delivered` matches `DELIVERED`).
-    public static func statusKey(_ value: String) -> String { value.uppercased() }
+    public static func statusKey(_ value: String) -> ExactKey { ExactKey(value.uppercased()) }
 }
 
 /// A webhook's filter prepared for matching: normalised sets, plus what a dry run reports.
@@ -65,10 +85,10 @@ public struct MatchTarget: Sendable, Equatable {
     public var name: String
     public var enabled: Bool
     public var eventTypes: Set<EventType>
-    public var senders: Set<String>
-    public var statuses: Set<String>
-    public var messageRefs: Set<String>
-    public var campaignIds: Set<String>
+    public var senders: Set<ExactKey>
+    public var statuses: Set<ExactKey>
+    public var messageRefs: Set<ExactKey>
+    public var campaignIds: Set<ExactKey>
 
     public init(_ webhook: Webhook) {
         id = webhook.id
@@ -78,8 +98,8 @@ public struct MatchTarget: Sendable, Equatable {
         eventTypes = Set(filter.eventType)
         senders = Set(filter.sender.map(FilterValue.senderKey))
         statuses = Set(filter.status.map(FilterValue.statusKey))
-        messageRefs = Set(filter.messageRef)
-        campaignIds = Set(filter.campaignId)
+        messageRefs = Set(filter.messageRef.map(ExactKey.init))
+        campaignIds = Set(filter.campaignId.map(ExactKey.init))
     }
 
     /// Nil when the event matches; otherwise the first failing check, in the order
@@ -99,7 +119,7 @@ public struct MatchTarget: Sendable, Equatable {
         return Self.check(event.campaignId, campaignIds, "campaign_id")
     }
 
-    private static func check(_ input: FilterInput, _ accepted: Set<String>, _ name: String) -> String? {
+    private static func check(_ input: FilterInput, _ accepted: Set<ExactKey>, _ name: String) -> String? {
         guard !accepted.isEmpty else { return nil }
         switch input {
         case .ignored: return nil

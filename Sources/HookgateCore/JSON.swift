@@ -66,6 +66,9 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
 
     public var doubleValue: Double? { Double(text) }
 
+    /// True when the literal has no fraction and no exponent, whatever its size.
+    public var isIntegerLiteral: Bool { !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) }
+
     public var description: String { text }
 
     public static func == (lhs: JSONNumber, rhs: JSONNumber) -> Bool {
@@ -93,11 +96,11 @@ public struct JSONObject: Sendable, Equatable, Sequence {
 
     public subscript(key: String) -> JSON? {
         get {
-            for entry in entries where entry.key.utf8.elementsEqual(key.utf8) { return entry.value }
+            for entry in entries where entry.key.hasSameBytes(as: key) { return entry.value }
             return nil
         }
         set {
-            if let index = entries.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+            if let index = entries.firstIndex(where: { $0.key.hasSameBytes(as: key) }) {
                 if let newValue {
                     entries[index].value = newValue
                 } else {
@@ -136,4 +139,15 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSON)...) { self.init(elements) }
+}
+
+extension String {
+    /// Byte-for-byte equality of the UTF-8 forms. (`==` compares Unicode-canonically, so
+    /// "é" written precomposed or decomposed would be one key.)
+    @inlinable
+    public func hasSameBytes(as other: String) -> Bool {
+        var this = self
+        var that = other
+        return this.withUTF8 { a in that.withUTF8 { b in a.count == b.count && a.elementsEqual(b) } }
+    }
 }

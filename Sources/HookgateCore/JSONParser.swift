@@ -39,6 +39,14 @@ public struct JSONParser {
         }
     }
 
+    /// The non-generic entry, for callers in other modules on a hot path.
+    public static func parse(buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(JSONParseError)
+        -> JSON
+    {
+        var parser = JSONParser(bytes: buffer.assumingMemoryBound(to: UInt8.self), maxDepth: maxDepth)
+        return try parser.parseDocument()
+    }
+
     public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSON {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }

@@ -41,7 +41,7 @@ public struct MatcherIndex: Sendable {
 
     struct TypeBuckets: Sendable {
         var anySender = Bucket()
-        var bySender: [String: Bucket] = [:]
+        var bySender: [ExactKey: Bucket] = [:]
     }
 
     /// Adds or replaces the webhook.

@@ -163,7 +163,7 @@ public enum WebhookURLRule {
 public enum RequestFields {
     /// Rejects the first key, in wire order, that `allowed` does not hold.
     public static func rejectUnknown(in object: JSONObject, allowed: Set<String>, path: String) throws(ProtocolError) {
-        for key in object.keys where !allowed.contains(key) {
+        for key in object.keys where !allowed.contains(where: { $0.hasSameBytes(as: key) }) {
             throw .unknownField(path + key)
         }
     }

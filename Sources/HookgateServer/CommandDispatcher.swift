@@ -69,13 +69,13 @@ public final class CommandDispatcher: Sendable {
     /// Parses and validates `line` at once; a command that needs the store is submitted
     /// to it before this returns, so commands take effect in the order they arrive.
     /// `promise` receives the response of a `.pending` outcome.
-    func dispatch(line: some Collection<UInt8>, promise: @autoclosure () -> EventLoopPromise<[UInt8]>)
+    func dispatch(line: UnsafeRawBufferPointer, promise: @autoclosure () -> EventLoopPromise<[UInt8]>)
         -> DispatchOutcome
     {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
         let value: JSON
         do {
-            value = try JSONParser.parse(line)
+            value = try JSONParser.parse(buffer: line)
         } catch {
             let message = error.kind == .invalidUTF8 ? "request is not valid UTF-8" : "invalid JSON: \(error.message)"
             return .immediate(Self.failure(ProtocolError(.badJSON, message), id: nil))
@@ -282,10 +282,12 @@ public final class CommandDispatcher: Sendable {
         let receivedAt = clock.now()
         let event = try EventValidator.event(request["event"], receivedAt: receivedAt)
         let key = try RequestFields.optionalString(request, "idempotency_key")
-        if let key, key.isEmpty || key.count > Self.maxIdempotencyKeyLength {
-            throw .invalid("idempotency_key", "length must be between 1 and \(Self.maxIdempotencyKeyLength) characters")
+        if let key, key.isEmpty || key.unicodeScalars.count > Self.maxIdempotencyKeyLength {
+            throw .invalid(
+                "idempotency_key", "length must be between 1 and \(Self.maxIdempotencyKeyLength) code points")
         }
-        let newEvent = NewEvent(id: Identifiers.uuid(), event: event, receivedAt: receivedAt, idempotencyKey: key)
+        let newEvent = NewEvent(
+            id: Identifiers.timeOrderedUUID(at: receivedAt), event: event, receivedAt: receivedAt, idempotencyKey: key)
         store.appendEvent(newEvent, router: router) { result in
             self.complete(responder, result) { receipt in
                 JSONObject([("event_id", .string(receipt.eventID)), ("deliveries", .integer(receipt.deliveries))])
@@ -298,23 +300,27 @@ public final class CommandDispatcher: Sendable {
         let event = try EventValidator.event(request["event"], receivedAt: clock.now())
         let limit =
             try RequestFields.optionalInteger(request, "limit", range: 1...Self.maxListLimit) ?? Self.defaultListLimit
-        // A dry run needs no store: the matcher's shards order it behind earlier changes.
-        let explanation = matcher.explain(event.matchKey, rejectionLimit: limit)
-        responder.succeed(
-            JSONObject([
-                (
-                    "matches",
-                    .array(explanation.matches.map { ["webhook_id": .string($0.id), "name": .string($0.name)] })
-                ),
-                (
-                    "rejections",
-                    .array(
-                        explanation.rejections.map {
-                            ["webhook_id": .string($0.webhookID), "reason": .string($0.reason)]
-                        })
-                ),
-                ("rejections_total", .integer(explanation.rejectionsTotal)),
-            ]))
+        // Webhook changes reach the matcher when the store has committed them: run the dry
+        // run behind every call submitted before it, so it sees what they changed.
+        let matcher = self.matcher
+        store.afterPriorCalls {
+            let explanation = matcher.explain(event.matchKey, rejectionLimit: limit)
+            responder.succeed(
+                JSONObject([
+                    (
+                        "matches",
+                        .array(explanation.matches.map { ["webhook_id": .string($0.id), "name": .string($0.name)] })
+                    ),
+                    (
+                        "rejections",
+                        .array(
+                            explanation.rejections.map {
+                                ["webhook_id": .string($0.webhookID), "reason": .string($0.reason)]
+                            })
+                    ),
+                    ("rejections_total", .integer(explanation.rejectionsTotal)),
+                ]))
+        }
     }
 
     private func stats(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {

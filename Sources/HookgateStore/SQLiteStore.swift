@@ -195,13 +195,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         receipts.reserveCapacity(batch.count)
         do {
             try connection.transaction { () throws(StoreError) in
-                var keysInBatch: [String: EventReceipt] = [:]
+                // Keys compare byte for byte, as SQLite compares them across batches.
+                var keysInBatch: [ExactKey: EventReceipt] = [:]
                 var stored = 0
                 for (pending, webhookIDs) in zip(batch, routes) {
                     let event = pending.event
                     let now = event.receivedAt.microseconds
                     if let key = event.idempotencyKey {
-                        var earlier = keysInBatch[key]
+                        var earlier = keysInBatch[ExactKey(key)]
                         if earlier == nil { earlier = try EventRows.idempotentReceipt(connection, key: key, now: now) }
                         if let earlier {
                             receipts.append(
@@ -227,7 +228,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                         try connection.query(
                             EventRows.upsertIdempotencyKey,
                             [.text(key), .text(event.id), .integer(Int64(webhookIDs.count)), .integer(now)])
-                        keysInBatch[key] = receipt
+                        keysInBatch[ExactKey(key)] = receipt
                     }
                     receipts.append(receipt)
                     stored += 1
@@ -244,6 +245,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             for webhookID in webhookIDs { counts.add(webhookID: webhookID, state: .pending, 1) }
         }
         for (pending, receipt) in zip(batch, receipts) { pending.completion(.success(receipt)) }
+    }
+
+    public func afterPriorCalls(_ body: @escaping @Sendable () -> Void) {
+        submit({ _ in body() }) { _ in }
     }
 
     public func stats(webhookID: String?, completion: @escaping Completion<StoreStats>) {

@@ -48,6 +48,9 @@ public protocol Store: Sendable {
     /// every other call, so a webhook change made before sees them. A repeated
     /// idempotency key within 24 hours creates nothing and answers the first event.
     func appendEvent(_ event: NewEvent, router: any EventRouter, completion: @escaping Completion<EventReceipt>)
+    /// Runs `body` once every call made before this one has completed (their
+    /// completions included), in order with later calls.
+    func afterPriorCalls(_ body: @escaping @Sendable () -> Void)
     /// Counts for `stats`: all webhooks, or the one with `webhookID`.
     func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.
