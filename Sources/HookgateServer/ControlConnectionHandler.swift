@@ -33,7 +33,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     private var inputDone = false
     private var closing = false
 
-    init(dispatcher: CommandDispatcher, maxLineBytes: Int, maxOutstanding: Int = 1024) {
+    init(dispatcher: CommandDispatcher, maxLineBytes: Int, maxOutstanding: Int = 4096) {
         self.dispatcher = dispatcher
         self.maxLineBytes = maxLineBytes
         self.maxOutstanding = maxOutstanding

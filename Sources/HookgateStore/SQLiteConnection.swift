@@ -24,7 +24,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 /// (SQLiteStore's serial queue) is the only caller.
 final class SQLiteConnection {
     private var handle: OpaquePointer?
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [(sql: String, statement: OpaquePointer)] = []
 
     init(path: String) throws(StoreError) {
         var db: OpaquePointer?
@@ -42,7 +42,7 @@ final class SQLiteConnection {
     deinit { close() }
 
     func close() {
-        for statement in statements.values { sqlite3_finalize(statement) }
+        for entry in statements { sqlite3_finalize(entry.statement) }
         statements.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
@@ -120,11 +120,14 @@ final class SQLiteConnection {
     }
 
     private func prepared(_ sql: String) throws(StoreError) -> OpaquePointer? {
-        if let cached = statements[sql] { return cached }
+        // A linear scan of the few statements there are: comparing lengths, then text
+        // (the same literal's storage compares at once), beats hashing the SQL each time.
+        let length = sql.utf8.count
+        for entry in statements where entry.sql.utf8.count == length && entry.sql == sql { return entry.statement }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw error(rc) }
-        statements[sql] = statement
+        statements.append((sql, statement))
         return statement
     }
 }

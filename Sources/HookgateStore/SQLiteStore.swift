@@ -190,7 +190,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             }
             return
         }
-        let routes = batch[0].router.route(batch.map(\.event.event.matchKey))
+        let routes = batch[0].router.route(batch.map(\.event.matchKey))
         var receipts: [EventReceipt] = []
         receipts.reserveCapacity(batch.count)
         do {
@@ -198,10 +198,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 // Keys compare byte for byte, as SQLite compares them across batches.
                 var keysInBatch: [ExactKey: EventReceipt] = [:]
                 var stored = 0
-                for (pending, webhookIDs) in zip(batch, routes) {
-                    let event = pending.event
-                    let now = event.receivedAt.microseconds
-                    if let key = event.idempotencyKey {
+                for index in batch.indices {
+                    let webhookIDs = routes[index]
+                    let now = batch[index].event.receivedAt.microseconds
+                    if let key = batch[index].event.idempotencyKey {
                         var earlier = keysInBatch[ExactKey(key)]
                         if earlier == nil { earlier = try EventRows.idempotentReceipt(connection, key: key, now: now) }
                         if let earlier {
@@ -210,12 +210,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                             continue
                         }
                     }
+                    let eventID = batch[index].event.id
                     try connection.query(
                         EventRows.insertEvent,
                         [
-                            .text(event.id), .text(event.event.type.rawValue),
-                            .blob(JSONWriter.bytes(.object(event.event.payload))), .integer(now),
-                            .optionalText(event.idempotencyKey),
+                            .text(eventID), .text(batch[index].event.type.rawValue),
+                            .blob(batch[index].event.payload), .integer(now),
+                            .optionalText(batch[index].event.idempotencyKey),
                         ])
                     let eventSeq = connection.lastInsertRowID
                     for webhookID in webhookIDs {
@@ -223,11 +224,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                             EventRows.insertDelivery,
                             [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
                     }
-                    let receipt = EventReceipt(eventID: event.id, deliveries: webhookIDs.count, replayed: false)
-                    if let key = event.idempotencyKey {
+                    let receipt = EventReceipt(eventID: eventID, deliveries: webhookIDs.count, replayed: false)
+                    if let key = batch[index].event.idempotencyKey {
                         try connection.query(
                             EventRows.upsertIdempotencyKey,
-                            [.text(key), .text(event.id), .integer(Int64(webhookIDs.count)), .integer(now)])
+                            [.text(key), .text(eventID), .integer(Int64(webhookIDs.count)), .integer(now)])
                         keysInBatch[ExactKey(key)] = receipt
                     }
                     receipts.append(receipt)
@@ -237,14 +238,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                     "UPDATE counters SET value = value + ? WHERE name = 'events_accepted'", [.integer(Int64(stored))])
             }
         } catch {
-            for pending in batch { pending.completion(.failure(error)) }
+            for index in batch.indices { batch[index].completion(.failure(error)) }
             return
         }
         for (receipt, webhookIDs) in zip(receipts, routes) where !receipt.replayed {
             eventsAccepted += 1
             for webhookID in webhookIDs { counts.add(webhookID: webhookID, state: .pending, 1) }
         }
-        for (pending, receipt) in zip(batch, receipts) { pending.completion(.success(receipt)) }
+        for index in batch.indices { batch[index].completion(.success(receipts[index])) }
     }
 
     public func afterPriorCalls(_ body: @escaping @Sendable () -> Void) {

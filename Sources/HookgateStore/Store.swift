@@ -57,16 +57,22 @@ public protocol Store: Sendable {
     func close() async
 }
 
-/// An event to store, validated.
+/// An event to store, validated, its payload already encoded (by the connection's
+/// thread, not the writer's).
 public struct NewEvent: Sendable {
     public var id: String
-    public var event: Event
+    public var type: EventType
+    /// The event's JSON as it will be delivered, less `webhook_id` and `webhook_name`.
+    public var payload: [UInt8]
+    public var matchKey: EventMatchKey
     public var receivedAt: Timestamp
     public var idempotencyKey: String?
 
     public init(id: String, event: Event, receivedAt: Timestamp, idempotencyKey: String?) {
         self.id = id
-        self.event = event
+        self.type = event.type
+        self.payload = JSONWriter.bytes(.object(event.payload))
+        self.matchKey = event.matchKey
         self.receivedAt = receivedAt
         self.idempotencyKey = idempotencyKey
     }
