@@ -80,15 +80,16 @@ public enum FilterValue {
 }
 
 /// A webhook's filter prepared for matching: normalised sets, plus what a dry run reports.
-public struct MatchTarget: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var enabled: Bool
-    public var eventTypes: Set<EventType>
-    public var senders: Set<ExactKey>
-    public var statuses: Set<ExactKey>
-    public var messageRefs: Set<ExactKey>
-    public var campaignIds: Set<ExactKey>
+/// A class, so that the index's buckets share one copy per webhook.
+public final class MatchTarget: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let enabled: Bool
+    public let eventTypes: Set<EventType>
+    public let senders: Set<ExactKey>
+    public let statuses: Set<ExactKey>
+    public let messageRefs: Set<ExactKey>
+    public let campaignIds: Set<ExactKey>
 
     public init(_ webhook: Webhook) {
         id = webhook.id
@@ -100,6 +101,12 @@ public struct MatchTarget: Sendable, Equatable {
         statuses = Set(filter.status.map(FilterValue.statusKey))
         messageRefs = Set(filter.messageRef.map(ExactKey.init))
         campaignIds = Set(filter.campaignId.map(ExactKey.init))
+    }
+
+    public static func == (lhs: MatchTarget, rhs: MatchTarget) -> Bool {
+        lhs.id == rhs.id && lhs.name == rhs.name && lhs.enabled == rhs.enabled && lhs.eventTypes == rhs.eventTypes
+            && lhs.senders == rhs.senders && lhs.statuses == rhs.statuses && lhs.messageRefs == rhs.messageRefs
+            && lhs.campaignIds == rhs.campaignIds
     }
 
     /// Nil when the event matches; otherwise the first failing check, in the order

@@ -13,27 +13,23 @@ public struct MatcherIndex: Sendable {
 
     public var count: Int { targets.count }
 
-    /// A list with O(1) insertion and removal by webhook id.
+    /// The webhooks of one index key. Removal scans: buckets keyed by sender hold a
+    /// webhook or two, and a map of positions would cost more memory than it saves time.
     struct Bucket: Sendable {
         var items: [MatchTarget] = []
-        var positions: [String: Int] = [:]
 
         mutating func insert(_ target: MatchTarget) {
-            if let index = positions[target.id] {
+            if let index = items.firstIndex(where: { $0.id == target.id }) {
                 items[index] = target
             } else {
-                positions[target.id] = items.count
                 items.append(target)
             }
         }
 
         mutating func remove(_ id: String) {
-            guard let index = positions.removeValue(forKey: id) else { return }
-            let last = items.removeLast()
-            if index < items.count {
-                items[index] = last
-                positions[last.id] = index
-            }
+            guard let index = items.firstIndex(where: { $0.id == id }) else { return }
+            items.swapAt(index, items.count - 1)
+            items.removeLast()
         }
 
         var isEmpty: Bool { items.isEmpty }

@@ -265,6 +265,14 @@ enum EmitBench {
                 }
                 daemon.stop()
             }
+            // A fresh start over everything those runs left pending: the memory it holds.
+            let restarted = try DaemonProcess(binary: binary, directory: directory, arguments: [])
+            let stats = try SocketConnection(path: restarted.socketPath).request(["cmd": "stats"])
+            let pending = stats["deliveries"]?["pending"].map { JSONWriter.string($0) } ?? "?"
+            print(
+                String(
+                    format: "    restarted with %@ pending deliveries: RSS %.1f MiB", pending, restarted.residentMiB))
+            restarted.stop()
         }
     }
 

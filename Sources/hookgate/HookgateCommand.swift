@@ -182,9 +182,16 @@ struct HookgateCommand: AsyncParsableCommand {
         logger.info("store opened", metadata: ["data_dir": "\(dataDirectory)", "sync": "\(sync)"])
 
         let matcher = ShardedMatcher(shardCount: shards ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let webhooks = try await store.allWebhooks()
-        matcher.load(webhooks)
-        logger.info("matcher loaded", metadata: ["webhooks": "\(webhooks.count)", "shards": "\(matcher.shardCount)"])
+        // Page by page, so that the whole registry is never held twice in memory.
+        var loaded = 0
+        var cursor: String?
+        repeat {
+            let page = try await store.listWebhooks(after: cursor, limit: 1000)
+            matcher.load(page.webhooks)
+            loaded += page.webhooks.count
+            cursor = page.nextCursor
+        } while cursor != nil
+        logger.info("matcher loaded", metadata: ["webhooks": "\(loaded)", "shards": "\(matcher.shardCount)"])
 
         let dispatcher = CommandDispatcher(
             store: store, matcher: matcher,

@@ -134,15 +134,12 @@ import Testing
     }
 
     @Test func helpDocumentsEveryFlagAndItsVariable() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: HookgateBinary.path)
-        process.arguments = ["--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let directory = try TemporaryDirectory()
+        let help = try ChildProcess(
+            executable: HookgateBinary.path, arguments: ["--help"], environment: ChildProcess.cleanEnvironment,
+            outputPath: directory.file("help.txt"))
+        #expect(try help.waitForExit(timeout: 20) == 0)
+        let output = try String(contentsOfFile: directory.file("help.txt"), encoding: .utf8)
         for flag in [
             "socket", "socket-mode", "data-dir", "max-line-bytes", "allow-http", "sync", "shutdown-grace", "log-level",
         ] {

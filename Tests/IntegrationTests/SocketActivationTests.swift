@@ -58,23 +58,14 @@ final class NotifySocket {
         let directory = try TemporaryDirectory()
         let socketPath = directory.file("activated.sock")
         let notify = try NotifySocket(path: directory.file("notify.sock"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.activator)
-        process.arguments = [
-            "-l", socketPath, "--fdname=control", "-E", "NOTIFY_SOCKET=\(notify.path)", "-E", "WATCHDOG_USEC=1000000",
-            HookgateBinary.path, "serve", "--data-dir", directory.file("data"),
-        ]
         let logPath = directory.file("activate.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOOKGATE_") }
-        try process.run()
-        defer {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-        }
+        let process = try ChildProcess(
+            executable: Self.activator,
+            arguments: [
+                "-l", socketPath, "--fdname=control", "-E", "NOTIFY_SOCKET=\(notify.path)", "-E",
+                "WATCHDOG_USEC=1000000", HookgateBinary.path, "serve", "--data-dir", directory.file("data"),
+            ],
+            environment: ChildProcess.cleanEnvironment, outputPath: logPath)
 
         // systemd-socket-activate binds first and starts hookgate on the first connection.
         var client: ControlClient?
@@ -91,11 +82,11 @@ final class NotifySocket {
         let created = try connection.request(createRequest(name: "activated hook"))
         #expect(created.isOK)
 
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         _ = try notify.waitFor("STOPPING=1")
-        process.waitUntilExit()
+        let status = try process.waitForExit(timeout: 20)
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 0, "\(log)")
+        #expect(status == 0, "\(log)")
         #expect(log.contains("serving socket passed by systemd"), "\(log)")
         #expect(FileManager.default.fileExists(atPath: socketPath), "the socket systemd passed is never unlinked")
 

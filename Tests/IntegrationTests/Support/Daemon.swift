@@ -39,11 +39,11 @@ enum HookgateBinary {
 
 /// A hookgate process started by a test.
 final class Daemon {
-    let process = Process()
     let directory: TemporaryDirectory
     let socketPath: String
     let dataDirectory: String
     let logPath: String
+    private let child: ChildProcess
 
     /// Starts `hookgate serve` on a socket and data directory of its own (or the ones
     /// given, to restart over the same state) and waits until it answers.
@@ -56,16 +56,12 @@ final class Daemon {
         socketPath = directory.file("hookgate.sock")
         dataDirectory = directory.file("data")
         logPath = directory.file("daemon-\(UInt32.random(in: 0...UInt32.max)).log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: HookgateBinary.path)
-        process.arguments = ["serve", "--socket", socketPath, "--data-dir", dataDirectory] + arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOOKGATE_") }
+        var env = ChildProcess.cleanEnvironment
         env.merge(environment) { $1 }
-        process.environment = env
-        let log = FileHandle(forWritingAtPath: logPath)
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        child = try ChildProcess(
+            executable: HookgateBinary.path,
+            arguments: ["serve", "--socket", socketPath, "--data-dir", dataDirectory] + arguments,
+            environment: env, outputPath: logPath)
         if waitUntilReady { try self.waitUntilReady() }
     }
 
@@ -74,8 +70,8 @@ final class Daemon {
     func waitUntilReady(timeout: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if !process.isRunning {
-                throw TestFailure("hookgate exited with \(process.terminationStatus) before answering:\n\(log)")
+            if !child.isRunning {
+                throw TestFailure("hookgate exited with \(try child.waitForExit(timeout: 1)) before answering:\n\(log)")
             }
             if let client = try? ControlClient(path: socketPath), (try? client.request(["cmd": "ping"])) != nil {
                 return
@@ -90,32 +86,15 @@ final class Daemon {
     /// SIGTERM, then the exit status.
     @discardableResult
     func stop(timeout: Double = 20) throws -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        return try waitForExit(timeout: timeout)
+        child.signal(SIGTERM)
+        return try child.waitForExit(timeout: timeout)
     }
 
     /// SIGKILL: no chance to clean up.
     func kill9() throws {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        _ = try waitForExit(timeout: 20)
+        child.signal(SIGKILL)
+        _ = try child.waitForExit(timeout: 20)
     }
 
-    func waitForExit(timeout: Double) throws -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestFailure("hookgate did not exit within \(timeout) s:\n\(log)")
-            }
-            usleep(10_000)
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    func waitForExit(timeout: Double) throws -> Int32 { try child.waitForExit(timeout: timeout) }
 }
