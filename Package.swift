@@ -36,6 +36,10 @@ let package = Package(
             dependencies: ["HookgateCore", "CSQLite"]
         ),
         .target(
+            name: "HookgateDelivery",
+            dependencies: ["HookgateCore", "CCurl"]
+        ),
+        .target(
             name: "HookgateServer",
             dependencies: [
                 "HookgateCore",
@@ -63,7 +67,7 @@ let package = Package(
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["HookgateCore", "hookgate"],
+            dependencies: ["HookgateCore", "HookgateDelivery", "hookgate"],
             resources: []
         ),
     ],

@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build and run: the libraries hookgate links. Tests: systemd-socket-activate, socat, openssl.
-PACKAGES=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config systemd socat openssl python3)
+# Build and run: the libraries hookgate links, the CA bundle. Tests: systemd-socket-activate,
+# socat, openssl (a test CA made at test time), python3 (the HTTPS sink).
+PACKAGES=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config systemd socat openssl python3 ca-certificates)
 
 install_packages() {
     local missing=()
@@ -35,12 +36,14 @@ install_packages() {
     fi
 }
 
-# proto-spec/check.py validates the protocol against its JSON Schemas with jsonschema.
+# proto-spec/check.py validates the protocol against its JSON Schemas with jsonschema;
+# contrib/sink/verify_signatures.py checks signatures with standardwebhooks (an
+# implementation independent of hookgate's).
 install_python_modules() {
-    if ! python3 -c 'import jsonschema, referencing' 2>/dev/null; then
-        echo "dev.sh: installing the jsonschema Python package" >&2
-        python3 -m pip install --quiet 'jsonschema>=4.18' 2>/dev/null \
-            || python3 -m pip install --quiet --break-system-packages 'jsonschema>=4.18'
+    if ! python3 -c 'import jsonschema, referencing, standardwebhooks' 2>/dev/null; then
+        echo "dev.sh: installing the jsonschema and standardwebhooks Python packages" >&2
+        python3 -m pip install --quiet 'jsonschema>=4.18' standardwebhooks 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages 'jsonschema>=4.18' standardwebhooks
     fi
 }
 

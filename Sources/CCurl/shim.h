@@ -24,4 +24,29 @@ static inline CURLcode hookgate_curl_getinfo_double(CURL *handle, CURLINFO info,
 static inline CURLcode hookgate_curl_getinfo_string(CURL *handle, CURLINFO info, char **value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+/* Callbacks, each with the exact C type curl expects. */
+typedef size_t (*hookgate_curl_data_callback)(char *data, size_t size, size_t count, void *userdata);
+typedef curl_socket_t (*hookgate_curl_opensocket_callback)(void *clientp, curlsocktype purpose,
+                                                           struct curl_sockaddr *address);
+
+static inline CURLcode hookgate_curl_setopt_data_callback(CURL *handle, CURLoption option,
+                                                          hookgate_curl_data_callback callback) {
+    return curl_easy_setopt(handle, option, callback);
+}
+static inline CURLcode hookgate_curl_setopt_opensocket_callback(CURL *handle,
+                                                                hookgate_curl_opensocket_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, callback);
+}
+static inline CURLcode hookgate_curl_setopt_blob(CURL *handle, CURLoption option, struct curl_blob *blob) {
+    return curl_easy_setopt(handle, option, blob);
+}
+static inline CURLcode hookgate_curl_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(handle, option, value);
+}
+static inline CURLcode hookgate_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
+/* CURLMsg's result sits in a union. */
+static inline CURLcode hookgate_curl_msg_result(CURLMsg *message) { return message->data.result; }
 #endif

@@ -43,7 +43,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         let family = isIPv4 ? AF_INET : AF_INET6
         buffer.withUnsafeMutableBufferPointer { out in
             out.withMemoryRebound(to: CChar.self) { chars in
-                _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, chars.baseAddress, socklen_t(chars.count)) }
+                _ = bytes.withUnsafeBytes {
+                    inet_ntop(family, $0.baseAddress, chars.baseAddress, socklen_t(chars.count))
+                }
             }
         }
         return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)

@@ -40,7 +40,8 @@ public struct RetryPolicy: Sendable, Equatable {
         guard attempt >= 1, attempt <= delays.count else { return nil }
         let scheduled = Double(delays[attempt - 1])
         let factor = 1 + jitter * (2 * min(max(unit, 0), 1) - 1)
-        var delay = Int64((scheduled * factor).rounded())
+        // Clamped: a schedule item of thousands of years must not overflow Int64.
+        var delay = Int64(min((scheduled * factor).rounded(), Double(Int64.max / 2)))
         if let retryAfter {
             delay = max(delay, min(max(retryAfter, 0), Self.maxRetryAfterMicroseconds))
         }
@@ -60,7 +61,7 @@ public enum RetryAfter {
             let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
             return overflow ? RetryPolicy.maxRetryAfterMicroseconds : micros
         }
-        guard let date = HTTPDate.parse(text) else { return nil }
+        guard let date = HTTPDate.parse(text, now: now) else { return nil }
         return max(0, date.microseconds - now.microseconds)
     }
 }
@@ -70,7 +71,8 @@ public enum RetryAfter {
 public enum HTTPDate {
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    public static func parse(_ text: String) -> Timestamp? {
+    /// `now` decides the century of an RFC 850 date's two-digit year.
+    public static func parse(_ text: String, now: Timestamp) -> Timestamp? {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
         if parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT",
@@ -85,8 +87,11 @@ public enum HTTPDate {
             if dateParts.count == 3, let day = Int64(dateParts[0]), let month = monthNumber(dateParts[1]),
                 let shortYear = Int64(dateParts[2]), dateParts[2].count == 2
             {
-                // Two-digit years: RFC 9110 says a year more than 50 years ahead is in the past.
-                let year = shortYear < 70 ? 2000 + shortYear : 1900 + shortYear
+                // RFC 9110 §5.6.7: a two-digit year that would be more than 50 years in
+                // the future is the most recent past year with those digits.
+                let currentYear = Timestamp.civil(fromDays: now.seconds / 86_400).0
+                var year = currentYear - currentYear % 100 + shortYear
+                if year > currentYear + 50 { year -= 100 }
                 return make(year: year, month: month, day: day, time: parts[2])
             }
         }

@@ -39,6 +39,8 @@ public struct TokenBucket: Sendable, Equatable {
 
     /// When the next token will be there (now, if one is).
     public mutating func nextToken(at now: Timestamp) -> Timestamp {
+        // A clock that stepped back is treated as standing still at the last update.
+        let now = max(now, updatedAt)
         refill(now)
         if microTokens >= 1_000_000 { return now }
         let missing = 1_000_000 - microTokens
