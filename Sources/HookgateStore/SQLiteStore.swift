@@ -20,7 +20,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     private let queue = DispatchQueue(label: "hookgate.store")
     private var connection: SQLiteConnection?
     /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
-    private var counts = DeliveryCounts()
+    var counts = DeliveryCounts()
     private var eventsAccepted = 0
 
     /// Events waiting for their group commit, in batches. The open batch takes new
@@ -253,6 +253,84 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         for index in batch.indices { batch[index].completion(.success(receipts[index])) }
     }
 
+    // MARK: - Deliveries
+
+    public func dueDeliveries(
+        now: Timestamp, after cursor: DueCursor?, limit: Int, completion: @escaping Completion<[DueDelivery]>
+    ) {
+        let start = cursor ?? DueCursor(nextAttemptMicroseconds: Int64.min, deliverySeq: Int64.min)
+        submit(completion) { connection in
+            var due: [DueDelivery] = []
+            try connection.query(
+                DeliveryRows.due,
+                [
+                    .integer(now.microseconds), .integer(start.nextAttemptMicroseconds), .integer(start.deliverySeq),
+                    .integer(Int64(limit)),
+                ]
+            ) { row throws(StoreError) in
+                guard let type = EventType(exactly: row.text(4)) else {
+                    throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
+                }
+                var secrets = [row.text(10)]
+                if let previous = row.optionalText(11), let expiry = row.optionalInteger(12), now.microseconds < expiry
+                {
+                    secrets.append(previous)
+                }
+                due.append(
+                    DueDelivery(
+                        deliverySeq: row.integer(0), attempts: Int(row.integer(1)),
+                        nextAttemptAt: Timestamp(microseconds: row.integer(2)), eventID: row.text(3), eventType: type,
+                        payload: row.blob(5), webhookID: row.text(6), webhookName: row.text(7), url: row.text(8),
+                        rateLimit: Int(row.integer(9)), secrets: secrets))
+            }
+            return due
+        }
+    }
+
+    public func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>) {
+        submit(completion) { connection in
+            var ended: [(String, DeliveryState)] = []
+            try connection.transaction { () throws(StoreError) in
+                for record in records {
+                    try connection.query(
+                        DeliveryRows.insertRequest,
+                        [
+                            .text(Identifiers.timeOrderedUUID(at: record.at)), .integer(record.at.microseconds),
+                            .integer(record.deliverySeq), .text(record.webhookID), .text(record.eventID),
+                            .text(record.eventType.rawValue), .integer(Int64(record.attempt)), .text(record.url),
+                            .optionalInteger(record.httpStatus.map(Int64.init)), .optionalText(record.errorClass),
+                            .optionalText(record.error), .optionalInteger(record.latencyMicroseconds),
+                            .text(record.userAgent), .blob(record.responseBody), .text(record.outcome.rawValue),
+                        ])
+                    let state: DeliveryState
+                    switch record.outcome {
+                    case .delivered: state = .delivered
+                    case .failed: state = .failed
+                    case .cancelled: state = .cancelled
+                    case .retrying: state = .pending
+                    }
+                    let next = record.nextAttemptAt?.microseconds ?? record.at.microseconds
+                    try connection.query(
+                        DeliveryRows.advance,
+                        [
+                            .text(state.rawValue), .integer(Int64(record.attempt)), .integer(next),
+                            .integer(record.at.microseconds), .integer(record.deliverySeq),
+                        ])
+                    if connection.changes > 0, state != .pending { ended.append((record.webhookID, state)) }
+                }
+            }
+            for (webhookID, state) in ended {
+                self.counts.add(webhookID: webhookID, state: .pending, -1)
+                self.counts.add(webhookID: webhookID, state: state, 1)
+            }
+        }
+    }
+
+    /// How many lines the request log holds (for retention by count, and tests).
+    func requestLogCount(completion: @escaping Completion<Int>) {
+        submit(completion) { connection in Int(try connection.scalarInteger("SELECT COUNT(*) FROM requests") ?? 0) }
+    }
+
     public func afterPriorCalls(_ body: @escaping @Sendable () -> Void) {
         submit({ _ in body() }) { _ in }
     }
@@ -338,6 +416,30 @@ enum SchemaMigrations {
         ) WITHOUT ROWID;
         CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         INSERT INTO counters (name, value) VALUES ('events_accepted', 0);
+        """,
+        // 3: the request log, one row per attempt (and per cancellation).
+        """
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            delivery_seq INTEGER NOT NULL,
+            webhook_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            http_status INTEGER,
+            error_class TEXT,
+            error TEXT,
+            latency_us INTEGER,
+            user_agent TEXT NOT NULL,
+            response_body BLOB NOT NULL,
+            outcome TEXT NOT NULL
+        );
+        CREATE INDEX requests_by_webhook ON requests(webhook_id, seq);
+        CREATE INDEX requests_by_event ON requests(event_id, seq);
+        CREATE INDEX requests_by_time ON requests(at_us);
         """,
     ]
 
@@ -537,4 +639,31 @@ struct DeliveryCounts {
     var totals: [DeliveryState: Int] { all.dictionary }
 
     func byState(webhookID: String) -> [DeliveryState: Int] { (byWebhook[webhookID] ?? ByState()).dictionary }
+}
+
+/// The statements of the delivery path.
+enum DeliveryRows {
+    static let due = """
+        SELECT d.seq, d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload, w.id, w.name, w.url,
+               w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us
+        FROM deliveries d
+        JOIN events e ON e.seq = d.event_seq
+        JOIN webhooks w ON w.id = d.webhook_id
+        WHERE d.state = 'pending' AND d.next_attempt_us <= ?1 AND w.state = 'active'
+          AND (d.next_attempt_us, d.seq) > (?2, ?3)
+        ORDER BY d.next_attempt_us, d.seq
+        LIMIT ?4
+        """
+
+    static let insertRequest = """
+        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
+                              error_class, error, latency_us, user_agent, response_body, outcome)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Only a pending delivery moves on: a cancelled one stays cancelled.
+    static let advance = """
+        UPDATE deliveries SET state = ?1, attempts = ?2, next_attempt_us = ?3, updated_us = ?4
+        WHERE seq = ?5 AND state = 'pending'
+        """
 }

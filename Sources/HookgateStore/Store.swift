@@ -51,6 +51,14 @@ public protocol Store: Sendable {
     /// Runs `body` once every call made before this one has completed (their
     /// completions included), in order with later calls.
     func afterPriorCalls(_ body: @escaping @Sendable () -> Void)
+    /// Pending deliveries of active webhooks due at `now`, in due order, after `cursor`
+    /// (nil: from the first), with everything an attempt needs.
+    func dueDeliveries(
+        now: Timestamp, after cursor: DueCursor?, limit: Int, completion: @escaping Completion<[DueDelivery]>)
+    /// Logs attempts and moves their deliveries on, in one transaction: `delivered` and
+    /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
+    /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
+    func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>)
     /// Counts for `stats`: all webhooks, or the one with `webhookID`.
     func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.
@@ -121,6 +129,93 @@ public struct StoreStats: Sendable, Equatable {
     }
 }
 
+/// What became of one attempt, or of a delivery without one.
+public enum RequestOutcome: String, Sendable, CaseIterable {
+    case delivered
+    case retrying
+    case failed
+    case cancelled
+}
+
+/// Where a scan of due deliveries goes on from: the last row's due time and sequence.
+public struct DueCursor: Sendable, Equatable {
+    public var nextAttemptMicroseconds: Int64
+    public var deliverySeq: Int64
+
+    public init(nextAttemptMicroseconds: Int64, deliverySeq: Int64) {
+        self.nextAttemptMicroseconds = nextAttemptMicroseconds
+        self.deliverySeq = deliverySeq
+    }
+}
+
+/// A pending delivery that is due, joined with its event and webhook.
+public struct DueDelivery: Sendable, Equatable {
+    public var deliverySeq: Int64
+    /// Attempts made so far.
+    public var attempts: Int
+    public var nextAttemptAt: Timestamp
+    public var eventID: String
+    public var eventType: EventType
+    /// The event's JSON, less `webhook_id` and `webhook_name`.
+    public var payload: [UInt8]
+    public var webhookID: String
+    public var webhookName: String
+    public var url: String
+    public var rateLimit: Int
+    /// The secrets that sign at the time of the scan: the current one, and the one
+    /// before a rotation while it lasts.
+    public var secrets: [String]
+
+    public var cursor: DueCursor {
+        DueCursor(nextAttemptMicroseconds: nextAttemptAt.microseconds, deliverySeq: deliverySeq)
+    }
+}
+
+/// One line of the request log.
+public struct AttemptRecord: Sendable, Equatable {
+    public var deliverySeq: Int64
+    public var at: Timestamp
+    public var webhookID: String
+    public var eventID: String
+    public var eventType: EventType
+    /// 1-based.
+    public var attempt: Int
+    public var url: String
+    public var httpStatus: Int?
+    /// `http`, `timeout`, `dns`, `connect`, `tls`, `network`, `blocked_destination`.
+    public var errorClass: String?
+    public var error: String?
+    public var latencyMicroseconds: Int64?
+    public var userAgent: String
+    /// The first 4 KiB of the answer's body.
+    public var responseBody: [UInt8]
+    public var outcome: RequestOutcome
+    /// For `retrying`: when the next attempt is due.
+    public var nextAttemptAt: Timestamp?
+
+    public init(
+        deliverySeq: Int64, at: Timestamp, webhookID: String, eventID: String, eventType: EventType, attempt: Int,
+        url: String, httpStatus: Int?, errorClass: String?, error: String?, latencyMicroseconds: Int64?,
+        userAgent: String, responseBody: [UInt8], outcome: RequestOutcome, nextAttemptAt: Timestamp?
+    ) {
+        self.deliverySeq = deliverySeq
+        self.at = at
+        self.webhookID = webhookID
+        self.eventID = eventID
+        self.eventType = eventType
+        self.attempt = attempt
+        self.url = url
+        self.httpStatus = httpStatus
+        self.errorClass = errorClass
+        self.error = error
+        self.latencyMicroseconds = latencyMicroseconds
+        self.userAgent = userAgent
+        self.responseBody = responseBody
+        self.outcome = outcome
+        self.nextAttemptAt = nextAttemptAt
+    }
+}
+
 /// The same calls for `async` callers that need no ordering with other calls.
 extension Store {
     private func awaiting<T: Sendable>(_ call: (@escaping Completion<T>) -> Void) async throws -> T {
@@ -157,6 +252,15 @@ extension Store {
 
     public func appendEvent(_ event: NewEvent, router: any EventRouter) async throws -> EventReceipt {
         try await awaiting { appendEvent(event, router: router, completion: $0) }
+    }
+
+    public func dueDeliveries(now: Timestamp, after cursor: DueCursor? = nil, limit: Int) async throws -> [DueDelivery]
+    {
+        try await awaiting { dueDeliveries(now: now, after: cursor, limit: limit, completion: $0) }
+    }
+
+    public func recordAttempts(_ records: [AttemptRecord]) async throws {
+        try await awaiting { recordAttempts(records, completion: $0) }
     }
 
     public func stats(webhookID: String? = nil) async throws -> StoreStats {

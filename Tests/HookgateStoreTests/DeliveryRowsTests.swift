@@ -1,0 +1,182 @@
+import Foundation
+import HookgateCore
+import Testing
+
+@testable import HookgateStore
+
+/// Routes every event to a fixed list of webhooks.
+private struct FixedRouter: EventRouter {
+    let webhookIDs: [String]
+    func route(_ events: [EventMatchKey]) -> [[String]] { events.map { _ in webhookIDs } }
+}
+
+private let start = Timestamp(microseconds: 1_744_592_372_000_000)
+
+private func seconds(_ n: Int64) -> Timestamp { start.adding(microseconds: n * 1_000_000) }
+
+private func newEvent(at time: Timestamp, id: String = Identifiers.uuid()) throws -> NewEvent {
+    let event = try EventValidator.event(
+        [
+            "event_type": "SMS_STATUS",
+            "status": ["id": "m1", "type": "SMS", "sender": "61400000009", "recipient": "447", "status": "SENT"],
+        ], receivedAt: time)
+    return NewEvent(id: id, event: event, receivedAt: time, idempotencyKey: nil)
+}
+
+private func webhook(_ name: String) -> Webhook {
+    Webhook.create(
+        WebhookDefinition(
+            name: name, url: "https://example.com/\(name)", filter: WebhookFilter(eventType: [.smsStatus]),
+            rateLimit: 25),
+        at: start)
+}
+
+private func attempt(_ due: DueDelivery, at: Timestamp, outcome: RequestOutcome, next: Timestamp? = nil)
+    -> AttemptRecord
+{
+    AttemptRecord(
+        deliverySeq: due.deliverySeq, at: at, webhookID: due.webhookID, eventID: due.eventID,
+        eventType: due.eventType, attempt: due.attempts + 1, url: due.url,
+        httpStatus: outcome == .delivered ? 204 : 500,
+        errorClass: outcome == .delivered ? nil : "http", error: nil, latencyMicroseconds: 1200,
+        userAgent: "hookgate/test", responseBody: Array("ok".utf8), outcome: outcome, nextAttemptAt: next)
+}
+
+private func withStore(_ body: (SQLiteStore) async throws -> Void) async throws {
+    let path = FileManager.default.temporaryDirectory.path + "/hookgate-delivery-rows-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let store = try SQLiteStore(directory: path)
+    do {
+        try await body(store)
+    } catch {
+        await store.close()
+        throw error
+    }
+    await store.close()
+}
+
+@Suite("Delivery rows")
+struct DeliveryRowsTests {
+    @Test func dueDeliveriesCarryWhatAnAttemptNeeds() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            let event = try newEvent(at: seconds(0))
+            _ = try await store.appendEvent(event, router: FixedRouter(webhookIDs: [hook.id]))
+            #expect(try await store.dueDeliveries(now: seconds(-1), limit: 10).isEmpty, "not due before its time")
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            #expect(due.count == 1)
+            let delivery = try #require(due.first)
+            #expect(delivery.eventID == event.id)
+            #expect(delivery.eventType == .smsStatus)
+            #expect(delivery.payload == event.payload)
+            #expect(delivery.webhookID == hook.id)
+            #expect(delivery.webhookName == "orders")
+            #expect(delivery.url == "https://example.com/orders")
+            #expect(delivery.rateLimit == 25)
+            #expect(delivery.attempts == 0)
+            #expect(delivery.secrets == [hook.secret])
+        }
+    }
+
+    @Test func aScanPagesInDueOrder() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for i in 0..<5 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(Int64(10 - i))), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let first = try await store.dueDeliveries(now: seconds(100), limit: 3)
+            #expect(first.map(\.nextAttemptAt) == [seconds(6), seconds(7), seconds(8)])
+            let rest = try await store.dueDeliveries(now: seconds(100), after: first.last?.cursor, limit: 3)
+            #expect(rest.map(\.nextAttemptAt) == [seconds(9), seconds(10)])
+            #expect(try await store.dueDeliveries(now: seconds(100), after: rest.last?.cursor, limit: 3).isEmpty)
+        }
+    }
+
+    @Test func disabledWebhooksWaitAndRotatedSecretsSignBeside() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            _ = try await store.modifyWebhook(id: hook.id) {
+                $0.settingState(.disabled, reason: "test", at: seconds(1))
+            }
+            #expect(try await store.dueDeliveries(now: seconds(5), limit: 10).isEmpty)
+            let rotated = try #require(
+                try await store.modifyWebhook(id: hook.id) {
+                    $0.settingState(.active, reason: nil, at: seconds(2)).rotatingSecret(at: seconds(2))
+                })
+            let due = try await store.dueDeliveries(now: seconds(5), limit: 10)
+            #expect(due.first?.secrets == [rotated.secret, hook.secret])
+            let dayLater = try await store.dueDeliveries(now: seconds(2 + 24 * 3600), limit: 10)
+            #expect(dayLater.first?.secrets == [rotated.secret], "the old secret stops after 24 hours")
+        }
+    }
+
+    @Test func attemptsMoveDeliveriesOnAndCount() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in 0..<3 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            #expect(due.count == 3)
+            try await store.recordAttempts([
+                attempt(due[0], at: seconds(1), outcome: .delivered),
+                attempt(due[1], at: seconds(1), outcome: .retrying, next: seconds(6)),
+                attempt(due[2], at: seconds(1), outcome: .failed),
+            ])
+            let later = try await store.dueDeliveries(now: seconds(5), limit: 10)
+            #expect(later.isEmpty, "the retry is not due yet")
+            let retry = try await store.dueDeliveries(now: seconds(6), limit: 10)
+            #expect(retry.map(\.deliverySeq) == [due[1].deliverySeq])
+            #expect(retry.first?.attempts == 1)
+            let stats = try await store.stats()
+            #expect(stats.deliveries[.delivered] == 1)
+            #expect(stats.deliveries[.failed] == 1)
+            #expect(stats.deliveries[.pending] == 1)
+        }
+    }
+
+    @Test func aCancelledDeliveryStaysCancelled() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            #expect(try await store.deleteWebhook(id: hook.id))
+            try await store.recordAttempts([attempt(due[0], at: seconds(1), outcome: .delivered)])
+            let stats = try await store.stats()
+            #expect(stats.deliveries[.cancelled] == 1)
+            #expect(stats.deliveries[.delivered] == 0)
+            #expect(stats.deliveries[.pending] == 0)
+        }
+    }
+
+    @Test func theRequestLogKeepsEveryAttempt() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            try await store.recordAttempts([attempt(due[0], at: seconds(1), outcome: .retrying, next: seconds(2))])
+            let again = try await store.dueDeliveries(now: seconds(2), limit: 10)
+            try await store.recordAttempts([attempt(again[0], at: seconds(3), outcome: .delivered)])
+            let rows = try await store.requestLogRowCount()
+            #expect(rows == 2)
+        }
+    }
+}
+
+extension SQLiteStore {
+    func requestLogRowCount() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            requestLogCount { continuation.resume(with: $0) }
+        }
+    }
+}
