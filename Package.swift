@@ -37,7 +37,7 @@ let package = Package(
         ),
         .target(
             name: "HookgateDelivery",
-            dependencies: ["HookgateCore", "CCurl"]
+            dependencies: ["HookgateCore", "HookgateStore", "CCurl"]
         ),
         .target(
             name: "HookgateServer",
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["HookgateCore", "HookgateDelivery", "hookgate"],
+            dependencies: ["HookgateCore", "HookgateStore", "HookgateDelivery", "hookgate"],
             resources: []
         ),
     ],

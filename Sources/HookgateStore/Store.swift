@@ -166,6 +166,23 @@ public struct DueDelivery: Sendable, Equatable {
     /// before a rotation while it lasts.
     public var secrets: [String]
 
+    public init(
+        deliverySeq: Int64, attempts: Int, nextAttemptAt: Timestamp, eventID: String, eventType: EventType,
+        payload: [UInt8], webhookID: String, webhookName: String, url: String, rateLimit: Int, secrets: [String]
+    ) {
+        self.deliverySeq = deliverySeq
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.eventID = eventID
+        self.eventType = eventType
+        self.payload = payload
+        self.webhookID = webhookID
+        self.webhookName = webhookName
+        self.url = url
+        self.rateLimit = rateLimit
+        self.secrets = secrets
+    }
+
     public var cursor: DueCursor {
         DueCursor(nextAttemptMicroseconds: nextAttemptAt.microseconds, deliverySeq: deliverySeq)
     }
