@@ -37,7 +37,9 @@ let package = Package(
         ),
         .target(
             name: "HookgateDelivery",
-            dependencies: ["HookgateCore", "HookgateStore", "CCurl"]
+            dependencies: [
+                "HookgateCore", "HookgateStore", "CCurl", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "HookgateServer",
@@ -56,6 +58,7 @@ let package = Package(
             dependencies: [
                 "HookgateCore",
                 "HookgateStore",
+                "HookgateDelivery",
                 "HookgateServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

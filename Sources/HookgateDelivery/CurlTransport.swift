@@ -6,6 +6,9 @@ import Synchronization
 /// The libcurl worker pool: `workers` threads, each owning one multi handle (keep-alive
 /// connection reuse, HTTP/2 where offered), fed round-robin.
 public final class CurlTransport: Sendable {
+    /// The `error` of a transfer abandoned at shutdown: no answer, and no attempt to log.
+    public static let shutdownMessage = "abandoned: hookgate is shutting down"
+
     private let workers: [CurlWorker]
     private let next = Mutex(0)
 
@@ -105,7 +108,7 @@ final class CurlWorker: @unchecked Sendable {
         if accepted {
             curl_multi_wakeup(multi)
         } else {
-            completion(Transfer.failed(request.tag, .network, "shutting down"))
+            completion(Transfer.failed(request.tag, .network, CurlTransport.shutdownMessage))
         }
     }
 
@@ -136,7 +139,7 @@ final class CurlWorker: @unchecked Sendable {
         for (easy, transfer) in running {
             curl_multi_remove_handle(multi, easy)
             curl_easy_cleanup(easy)
-            transfer.complete(Transfer.failed(transfer.tag, .network, "shutting down"))
+            transfer.complete(Transfer.failed(transfer.tag, .network, CurlTransport.shutdownMessage))
         }
         running.removeAll()
         curl_multi_cleanup(multi)

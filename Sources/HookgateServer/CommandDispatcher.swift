@@ -49,13 +49,15 @@ public final class CommandDispatcher: Sendable {
     private let options: Options
     private let startedAt: Timestamp
     private let logger: Logger
+    private let delivery: DeliveryHooks
 
     /// `matcher` must already hold the store's webhooks; the dispatcher keeps it in step
     /// with every change it makes.
     public init(
         store: any Store, matcher: ShardedMatcher, options: Options, clock: any WallClock = SystemWallClock(),
-        logger: Logger
+        logger: Logger, delivery: DeliveryHooks = DeliveryHooks()
     ) {
+        self.delivery = delivery
         self.store = store
         self.matcher = matcher
         self.router = MatcherRouter(matcher: matcher)
@@ -226,6 +228,7 @@ public final class CommandDispatcher: Sendable {
             self.complete(responder, result) { updated throws(ProtocolError) in
                 guard let updated else { throw Self.webhookNotFound }
                 self.matcher.apply(.upsert(MatchTarget(updated)))
+                self.delivery.webhookChanged(id)
                 self.logger.info("webhook updated", metadata: ["webhook_id": "\(id)"])
                 return Self.webhookResult(updated, includeSecret: false, warnings: warnings)
             }
@@ -238,6 +241,7 @@ public final class CommandDispatcher: Sendable {
             self.complete(responder, result) { deleted throws(ProtocolError) in
                 guard deleted else { throw Self.webhookNotFound }
                 self.matcher.apply(.remove(id: id))
+                self.delivery.webhookChanged(id)
                 self.logger.info("webhook deleted", metadata: ["webhook_id": "\(id)"])
                 return JSONObject([("deleted", .string(id))])
             }
@@ -258,6 +262,7 @@ public final class CommandDispatcher: Sendable {
             self.complete(responder, result) { updated throws(ProtocolError) in
                 guard let updated else { throw Self.webhookNotFound }
                 self.matcher.apply(.upsert(MatchTarget(updated)))
+                self.delivery.webhookChanged(id)
                 self.logger.info("webhook state set", metadata: ["webhook_id": "\(id)", "state": "\(state.rawValue)"])
                 return Self.webhookResult(updated, includeSecret: false, warnings: [])
             }
@@ -270,6 +275,7 @@ public final class CommandDispatcher: Sendable {
         store.modifyWebhook(id: id, transform: { $0.rotatingSecret(at: now) }) { result in
             self.complete(responder, result) { updated throws(ProtocolError) in
                 guard let updated else { throw Self.webhookNotFound }
+                self.delivery.webhookChanged(id)
                 self.logger.info("webhook secret rotated", metadata: ["webhook_id": "\(id)"])
                 return Self.webhookResult(updated, includeSecret: true, warnings: [])
             }
@@ -290,7 +296,10 @@ public final class CommandDispatcher: Sendable {
             id: Identifiers.timeOrderedUUID(at: receivedAt), event: event, receivedAt: receivedAt, idempotencyKey: key)
         store.appendEvent(newEvent, router: router) { result in
             self.complete(responder, result) { receipt in
-                JSONObject([("event_id", .string(receipt.eventID)), ("deliveries", .integer(receipt.deliveries))])
+                if receipt.deliveries > 0 && !receipt.replayed { self.delivery.deliveriesStored() }
+                return JSONObject([
+                    ("event_id", .string(receipt.eventID)), ("deliveries", .integer(receipt.deliveries)),
+                ])
             }
         }
     }
@@ -333,9 +342,15 @@ public final class CommandDispatcher: Sendable {
                 return
             }
             self.complete(responder, result) { stats in
+                // Attempts in flight are pending in the store until their outcome is stored.
+                // (A delivery cancelled while its attempt runs is counted as cancelled.)
+                var counts = stats.deliveries
+                let inFlight = min(self.delivery.inFlight(webhookID), counts[.pending] ?? 0)
+                counts[.pending] = (counts[.pending] ?? 0) - inFlight
+                counts[.inFlight] = inFlight
                 var deliveries = JSONObject()
                 for state in DeliveryState.allCases {
-                    deliveries[state.rawValue] = .integer(stats.deliveries[state] ?? 0)
+                    deliveries[state.rawValue] = .integer(counts[state] ?? 0)
                 }
                 var fields = JSONObject()
                 if let webhookID { fields["webhook_id"] = .string(webhookID) }
@@ -421,5 +436,24 @@ struct MatcherRouter: EventRouter {
 
     func route(_ events: [EventMatchKey]) -> [[String]] {
         matcher.match(events).map { targets in targets.map(\.id) }
+    }
+}
+
+/// How the dispatcher tells the delivery engine what it needs to know; no-ops when the
+/// daemon runs without one.
+public struct DeliveryHooks: Sendable {
+    public var webhookChanged: @Sendable (String) -> Void
+    public var deliveriesStored: @Sendable () -> Void
+    /// Attempts in flight: for one webhook, or all with nil.
+    public var inFlight: @Sendable (String?) -> Int
+
+    public init(
+        webhookChanged: @escaping @Sendable (String) -> Void = { _ in },
+        deliveriesStored: @escaping @Sendable () -> Void = {},
+        inFlight: @escaping @Sendable (String?) -> Int = { _ in 0 }
+    ) {
+        self.webhookChanged = webhookChanged
+        self.deliveriesStored = deliveriesStored
+        self.inFlight = inFlight
     }
 }

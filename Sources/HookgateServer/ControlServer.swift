@@ -47,14 +47,19 @@ public final class ControlServer: Service {
     private let store: any Store
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Runs at shutdown after the connections are drained (the delivery engine lets
+    /// attempts in flight finish here).
+    private let beforeStoreCloses: @Sendable () async -> Void
 
     public init(
-        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger
+        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger,
+        beforeStoreCloses: @escaping @Sendable () async -> Void = {}
     ) {
         self.configuration = configuration
         self.store = store
         self.dispatcher = dispatcher
         self.logger = logger
+        self.beforeStoreCloses = beforeStoreCloses
     }
 
     public func run() async throws {
@@ -103,6 +108,7 @@ public final class ControlServer: Service {
             unlink(boundPath.path)
         }
         await drainConnections()
+        await beforeStoreCloses()
         await store.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")

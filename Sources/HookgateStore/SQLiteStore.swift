@@ -137,18 +137,36 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func deleteWebhook(id: String, completion: @escaping Completion<Bool>) {
         submit(completion) { connection in
-            let deleted = try connection.transaction { () throws(StoreError) -> Bool in
+            let cancelled = try connection.transaction { () throws(StoreError) -> Int? in
+                guard let webhook = try WebhookRows.fetch(connection, id: id) else { return nil }
                 try connection.query("DELETE FROM webhooks WHERE id = ?", [.text(id)])
-                guard connection.changes > 0 else { return false }
-                // Through the due index's `state` prefix: deletes are rare, and an index on
-                // webhook_id would cost every event an insert at a random place.
-                try connection.query(
-                    "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE state = 'pending' AND webhook_id = ?",
-                    [.integer(SystemWallClock().now().microseconds), .text(id)])
-                return true
+                return try DeliveryRows.cancelPending(
+                    connection, webhookID: id, url: webhook.definition.url, at: SystemWallClock().now(),
+                    reason: "webhook deleted")
             }
-            if deleted { self.counts.cancelPending(webhookID: id) }
-            return deleted
+            guard let cancelled else { return false }
+            self.counts.add(webhookID: id, state: .pending, -cancelled)
+            self.counts.add(webhookID: id, state: .cancelled, cancelled)
+            return true
+        }
+    }
+
+    public func disableWebhookAfterGone(
+        id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>
+    ) {
+        submit(completion) { connection in
+            let result = try connection.transaction { () throws(StoreError) -> (Webhook, Int)? in
+                guard let current = try WebhookRows.fetch(connection, id: id) else { return nil }
+                let disabled = current.settingState(.disabled, reason: reason, at: time)
+                try connection.query(WebhookRows.update, WebhookRows.bindings(disabled))
+                let cancelled = try DeliveryRows.cancelPending(
+                    connection, webhookID: id, url: current.definition.url, at: time, reason: reason)
+                return (disabled, cancelled)
+            }
+            guard let (webhook, cancelled) = result else { return nil }
+            self.counts.add(webhookID: id, state: .pending, -cancelled)
+            self.counts.add(webhookID: id, state: .cancelled, cancelled)
+            return webhook
         }
     }
 
@@ -629,13 +647,6 @@ struct DeliveryCounts {
         all[state] += count
     }
 
-    mutating func cancelPending(webhookID: String) {
-        let pending = byWebhook[webhookID]?[.pending] ?? 0
-        guard pending > 0 else { return }
-        add(webhookID: webhookID, state: .pending, -pending)
-        add(webhookID: webhookID, state: .cancelled, pending)
-    }
-
     var totals: [DeliveryState: Int] { all.dictionary }
 
     func byState(webhookID: String) -> [DeliveryState: Int] { (byWebhook[webhookID] ?? ByState()).dictionary }
@@ -643,6 +654,38 @@ struct DeliveryCounts {
 
 /// The statements of the delivery path.
 enum DeliveryRows {
+    /// Cancels a webhook's pending deliveries, logging each as a request item with
+    /// outcome `cancelled` and no attempt made; how many there were. Through the due
+    /// index's `state` prefix: cancelling is rare, and an index on webhook_id would cost
+    /// every event an insert at a random place.
+    static func cancelPending(
+        _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String
+    ) throws(StoreError) -> Int {
+        var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
+        try connection.query(
+            """
+            SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            WHERE d.state = 'pending' AND d.webhook_id = ?
+            """, [.text(webhookID)]
+        ) { row in
+            pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
+        }
+        for delivery in pending {
+            try connection.query(
+                insertRequest,
+                [
+                    .text(Identifiers.timeOrderedUUID(at: time)), .integer(time.microseconds), .integer(delivery.seq),
+                    .text(webhookID), .text(delivery.eventID), .text(delivery.eventType),
+                    .integer(delivery.attempts), .text(url), .null, .null, .text(reason), .null, .text(""), .blob([]),
+                    .text(RequestOutcome.cancelled.rawValue),
+                ])
+            try connection.query(
+                "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
+                [.integer(time.microseconds), .integer(delivery.seq)])
+        }
+        return pending.count
+    }
+
     static let due = """
         SELECT d.seq, d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload, w.id, w.name, w.url,
                w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us

@@ -59,6 +59,10 @@ public protocol Store: Sendable {
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
     func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>)
+    /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending
+    /// deliveries (each logged as `cancelled`). Nil when there is no such webhook.
+    func disableWebhookAfterGone(
+        id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>)
     /// Counts for `stats`: all webhooks, or the one with `webhookID`.
     func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import HookgateCore
+import HookgateDelivery
 import HookgateServer
 import HookgateStore
 import Logging
@@ -51,6 +53,14 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "max-event-bytes", kind: .value),
         .init(name: "shards", kind: .value),
         .init(name: "sync", kind: .value),
+        .init(name: "workers", kind: .value),
+        .init(name: "connect-timeout", kind: .value),
+        .init(name: "request-timeout", kind: .value),
+        .init(name: "ca-file", kind: .value),
+        .init(name: "allow-destination", kind: .repeatable),
+        .init(name: "retry-schedule", kind: .value),
+        .init(name: "default-rate-limit", kind: .value),
+        .init(name: "max-in-flight-per-webhook", kind: .value),
         .init(name: "shutdown-grace", kind: .value),
         .init(name: "log-level", kind: .value),
     ]
@@ -109,7 +119,49 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "How long, on SIGTERM, clients get to receive the answers to requests they have sent (env HOOKGATE_SHUTDOWN_GRACE).",
+            "Delivery worker threads, each with one libcurl multi handle (env HOOKGATE_WORKERS).", valueName: "count"))
+    var workers: Int = 2
+
+    @Option(help: ArgumentHelp("Time to connect to a receiver (env HOOKGATE_CONNECT_TIMEOUT).", valueName: "duration"))
+    var connectTimeout: String = "5s"
+
+    @Option(
+        help: ArgumentHelp("Time for a whole delivery request (env HOOKGATE_REQUEST_TIMEOUT).", valueName: "duration"))
+    var requestTimeout: String = "15s"
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM file of CA certificates trusted in addition to the system's (env HOOKGATE_CA_FILE).",
+            valueName: "path"))
+    var caFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A range deliveries may connect to although the address guard refuses it by default (loopback, private, link-local, CGNAT, unique-local, multicast, unspecified); repeatable (env HOOKGATE_ALLOW_DESTINATION, comma-separated).",
+            valueName: "CIDR"))
+    var allowDestination: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Delays before each retry after the first attempt, each ±20% (env HOOKGATE_RETRY_SCHEDULE).",
+            valueName: "durations"))
+    var retrySchedule: String = RetryPolicy.defaultSchedule
+
+    @Option(
+        help: ArgumentHelp(
+            "Deliveries per second for a webhook whose rate_limit is 0 (env HOOKGATE_DEFAULT_RATE_LIMIT).",
+            valueName: "per-second"))
+    var defaultRateLimit: Int = 100
+
+    @Option(
+        help: ArgumentHelp(
+            "Requests in flight to one webhook at most, so a slow receiver cannot take the pool (env HOOKGATE_MAX_IN_FLIGHT_PER_WEBHOOK).",
+            valueName: "count"))
+    var maxInFlightPerWebhook: Int = 64
+
+    @Option(
+        help: ArgumentHelp(
+            "How long, on SIGTERM, clients get to receive the answers to requests they have sent, and then delivery attempts in flight get to finish (env HOOKGATE_SHUTDOWN_GRACE).",
             valueName: "duration"))
     var shutdownGrace: String = "10s"
 
@@ -133,6 +185,24 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         if let shards, !(1...256).contains(shards) {
             throw ValidationError("--shards: \(shards) is not between 1 and 256")
+        }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers: \(workers) is not between 1 and 64") }
+        for (name, value) in [("--connect-timeout", connectTimeout), ("--request-timeout", requestTimeout)] {
+            guard let micros = Units.durationMicroseconds(value), micros >= 1000 else {
+                throw ValidationError("\(name): '\(value)' is not a duration of at least 1ms")
+            }
+        }
+        for range in allowDestination where CIDR(range) == nil {
+            throw ValidationError("--allow-destination: '\(range)' is not an address or a CIDR range")
+        }
+        guard RetryPolicy.parseSchedule(retrySchedule) != nil else {
+            throw ValidationError("--retry-schedule: '\(retrySchedule)' is not a comma-separated list of durations")
+        }
+        guard (1...10_000).contains(defaultRateLimit) else {
+            throw ValidationError("--default-rate-limit: \(defaultRateLimit) is not between 1 and 10000")
+        }
+        guard (1...10_000).contains(maxInFlightPerWebhook) else {
+            throw ValidationError("--max-in-flight-per-webhook: \(maxInFlightPerWebhook) is not between 1 and 10000")
         }
         guard SQLiteStore.SyncMode(rawValue: sync) != nil else {
             throw ValidationError("--sync: '\(sync)' must be full or normal")
@@ -193,17 +263,45 @@ struct HookgateCommand: AsyncParsableCommand {
         } while cursor != nil
         logger.info("matcher loaded", metadata: ["webhooks": "\(loaded)", "shards": "\(matcher.shardCount)"])
 
+        var extraCertificates: [UInt8] = []
+        if let caFile {
+            guard let contents = FileManager.default.contents(atPath: caFile) else {
+                throw ValidationError("--ca-file: cannot read \(caFile)")
+            }
+            extraCertificates = Array(contents)
+        }
+        let transport = try CurlTransport(
+            options: DeliveryTransportOptions(
+                workers: workers,
+                connectTimeoutMicroseconds: Units.durationMicroseconds(connectTimeout) ?? 5_000_000,
+                requestTimeoutMicroseconds: Units.durationMicroseconds(requestTimeout) ?? 15_000_000,
+                extraCertificatesPEM: extraCertificates,
+                addressGuard: AddressGuard(allowed: allowDestination.compactMap(CIDR.init)), allowHTTP: allowHTTP))
+        let engine = DeliveryEngine(
+            store: store, transport: transport,
+            options: DeliveryEngine.Options(
+                retryPolicy: RetryPolicy(delays: RetryPolicy.parseSchedule(retrySchedule) ?? []),
+                defaultRateLimit: defaultRateLimit, maxInFlightPerWebhook: maxInFlightPerWebhook),
+            logger: logger,
+            onWebhookDisabled: { webhook in matcher.apply(.upsert(MatchTarget(webhook))) })
+
         let dispatcher = CommandDispatcher(
             store: store, matcher: matcher,
             options: .init(allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024),
-            logger: logger)
+            logger: logger,
+            delivery: DeliveryHooks(
+                webhookChanged: { engine.webhookChanged(id: $0) }, deliveriesStored: { engine.nudge() },
+                inFlight: { id in id.map { engine.inFlight(webhookID: $0) } ?? engine.inFlight }))
         let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
+        let grace = Duration.microseconds(graceMicros)
         let server = ControlServer(
             configuration: ControlServerConfiguration(
                 socket: source,
                 maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
-                shutdownGrace: .microseconds(graceMicros)),
-            store: store, dispatcher: dispatcher, logger: logger)
+                shutdownGrace: grace),
+            store: store, dispatcher: dispatcher, logger: logger,
+            beforeStoreCloses: { await engine.stop(grace: grace) })
+        engine.start()
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -50,13 +50,13 @@ final class Sink {
     let directory: TemporaryDirectory
     private let child: ChildProcess
 
-    init(certificate: String? = nil, key: String? = nil, plain: Bool = false) throws {
+    init(certificate: String? = nil, key: String? = nil, plain: Bool = false, port requestedPort: Int = 0) throws {
         guard let certificates = TestCertificates.shared else { throw TestFailure("no test certificates") }
         directory = try TemporaryDirectory()
         logPath = directory.file("requests.jsonl")
         let outputPath = directory.file("sink.out")
         var arguments = [
-            Repository.root + "/contrib/sink/sink.py", "--port", "0", "--log", logPath,
+            Repository.root + "/contrib/sink/sink.py", "--port", String(requestedPort), "--log", logPath,
             "--cert", certificate ?? certificates.serverCertificate, "--key", key ?? certificates.serverKey,
         ]
         if plain { arguments.append("--plain") }

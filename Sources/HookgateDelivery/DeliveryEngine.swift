@@ -1,0 +1,294 @@
+import Dispatch
+import HookgateCore
+import HookgateStore
+import Logging
+import Synchronization
+
+/// The scheduler (DESIGN.md "Delivery"): scans the store for due deliveries, holds a
+/// bounded window of them in memory, sends each when its webhook's token bucket and
+/// in-flight bound allow, and records every attempt's outcome: delivered, a retry at a
+/// later due time, failed after the schedule, or on 410 the webhook disabled.
+///
+/// `@unchecked Sendable`: every `var` below is touched only on `queue`; the in-flight
+/// counters are Mutexes for `stats`; the rest is immutable.
+public final class DeliveryEngine: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var retryPolicy: RetryPolicy
+        public var defaultRateLimit: Int
+        public var maxInFlightPerWebhook: Int
+        /// Deliveries held in memory at most (waiting for a token or in flight).
+        public var window: Int
+        public var tickMicroseconds: Int64
+
+        public init(
+            retryPolicy: RetryPolicy = .default, defaultRateLimit: Int = 100, maxInFlightPerWebhook: Int = 64,
+            window: Int = 4096, tickMicroseconds: Int64 = 100_000
+        ) {
+            self.retryPolicy = retryPolicy
+            self.defaultRateLimit = defaultRateLimit
+            self.maxInFlightPerWebhook = maxInFlightPerWebhook
+            self.window = window
+            self.tickMicroseconds = tickMicroseconds
+        }
+    }
+
+    private let store: any Store
+    private let transport: CurlTransport
+    private let options: Options
+    private let clock: any WallClock
+    private let logger: Logger
+    /// Called after a 410 disabled a webhook, with the webhook as stored.
+    private let onWebhookDisabled: @Sendable (Webhook) -> Void
+    private let queue = DispatchQueue(label: "hookgate.delivery")
+    private var timer: DispatchSourceTimer?
+
+    private struct WebhookLane {
+        var bucket: TokenBucket
+        var waiting: [DueDelivery] = []
+        var inFlight = 0
+    }
+
+    private var lanes: [String: WebhookLane] = [:]
+    /// Delivery seqs held in memory: waiting, in flight, or with an outcome not yet stored.
+    private var claimed: Set<Int64> = []
+    private var cursor: DueCursor?
+    private var scanning = false
+    private var scanRequested = false
+    private var stopping = false
+    private var records: [AttemptRecord] = []
+    private var recording = false
+    private var generator = SystemRandomNumberGenerator()
+    private let inFlightTotal = Mutex(0)
+    private let inFlightByWebhook = Mutex<[String: Int]>([:])
+
+    public init(
+        store: any Store, transport: CurlTransport, options: Options, clock: any WallClock = SystemWallClock(),
+        logger: Logger, onWebhookDisabled: @escaping @Sendable (Webhook) -> Void
+    ) {
+        self.store = store
+        self.transport = transport
+        self.options = options
+        self.clock = clock
+        self.logger = logger
+        self.onWebhookDisabled = onWebhookDisabled
+    }
+
+    /// Attempts in flight now, for `stats`.
+    public var inFlight: Int { inFlightTotal.withLock { $0 } }
+
+    public func inFlight(webhookID: String) -> Int { inFlightByWebhook.withLock { $0[webhookID] ?? 0 } }
+
+    public func start() {
+        queue.async {
+            let timer = DispatchSource.makeTimerSource(queue: self.queue)
+            let interval = DispatchTimeInterval.microseconds(Int(self.options.tickMicroseconds))
+            timer.schedule(deadline: .now(), repeating: interval)
+            timer.setEventHandler { [weak self] in self?.tick() }
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    /// New deliveries were committed: scan without waiting for the next tick.
+    public func nudge() {
+        queue.async { self.scan() }
+    }
+
+    /// A webhook changed (updated, disabled, deleted, secret rotated): what is held for
+    /// it is released and scanned again with its new state.
+    public func webhookChanged(id: String) {
+        queue.async {
+            guard let lane = self.lanes[id] else { return }
+            for delivery in lane.waiting { self.claimed.remove(delivery.deliverySeq) }
+            self.lanes[id]?.waiting.removeAll()
+        }
+    }
+
+    /// Stops sending; attempts in flight get until `grace` to finish and be recorded;
+    /// everything else stays pending in the store.
+    public func stop(grace: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.stopping = true
+                self.timer?.cancel()
+                self.timer = nil
+                continuation.resume()
+            }
+        }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            let busy = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                queue.async {
+                    continuation.resume(returning: self.inFlight > 0 || self.recording || !self.records.isEmpty)
+                }
+            }
+            if !busy { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        transport.shutdown()
+    }
+
+    // MARK: - On `queue`
+
+    private func tick() {
+        scan()
+        sendReady()
+    }
+
+    private func scan() {
+        guard !stopping else { return }
+        guard !scanning else {
+            scanRequested = true
+            return
+        }
+        let room = options.window - claimed.count
+        guard room > 0 else { return }
+        scanning = true
+        let now = clock.now()
+        store.dueDeliveries(now: now, after: cursor, limit: room) { result in
+            self.queue.async { self.scanned(result, limit: room) }
+        }
+    }
+
+    private func scanned(_ result: Result<[DueDelivery], any Error>, limit: Int) {
+        scanning = false
+        switch result {
+        case .failure(let error):
+            logger.error("scanning due deliveries failed", metadata: ["error": "\(error)"])
+        case .success(let due):
+            let now = clock.now()
+            // A lane holds what it can send in a few ticks; the rest waits in the store.
+            for delivery in due where !claimed.contains(delivery.deliverySeq) {
+                let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
+                var lane = lanes[delivery.webhookID] ?? WebhookLane(bucket: TokenBucket(rate: rate, now: now))
+                if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
+                guard lane.waiting.count < max(options.maxInFlightPerWebhook, rate) else {
+                    lanes[delivery.webhookID] = lane
+                    continue
+                }
+                lane.waiting.append(delivery)
+                lanes[delivery.webhookID] = lane
+                claimed.insert(delivery.deliverySeq)
+            }
+            // A short page means the end of what is due: start from the top next time.
+            cursor = due.count < limit ? nil : due.last?.cursor
+        }
+        sendReady()
+        if scanRequested {
+            scanRequested = false
+            scan()
+        }
+    }
+
+    private func sendReady() {
+        guard !stopping else { return }
+        let now = clock.now()
+        for id in Array(lanes.keys) {
+            guard var lane = lanes[id] else { continue }
+            var sent = 0
+            while sent < lane.waiting.count, lane.inFlight < options.maxInFlightPerWebhook,
+                lane.bucket.take(at: now)
+            {
+                send(lane.waiting[sent], at: now)
+                lane.inFlight += 1
+                sent += 1
+            }
+            lane.waiting.removeFirst(sent)
+            if lane.waiting.isEmpty && lane.inFlight == 0 {
+                // Keep the bucket only while the webhook is busy: an idle one starts full.
+                lanes[id] = nil
+            } else {
+                lanes[id] = lane
+            }
+        }
+    }
+
+    private func send(_ delivery: DueDelivery, at now: Timestamp) {
+        inFlightTotal.withLock { $0 += 1 }
+        inFlightByWebhook.withLock { $0[delivery.webhookID, default: 0] += 1 }
+        let request = DeliveryRequestBuilder.request(for: delivery, tag: UInt64(delivery.deliverySeq), at: now)
+        transport.send(request) { response in
+            self.queue.async { self.finished(delivery, response, sentAt: now) }
+        }
+    }
+
+    private func finished(_ delivery: DueDelivery, _ response: DeliveryResponse, sentAt: Timestamp) {
+        inFlightTotal.withLock { $0 -= 1 }
+        inFlightByWebhook.withLock { $0[delivery.webhookID, default: 1] -= 1 }
+        lanes[delivery.webhookID]?.inFlight -= 1
+        if response.error == CurlTransport.shutdownMessage {
+            // Cut off by shutdown: nothing to log; it stays pending and goes out again.
+            claimed.remove(delivery.deliverySeq)
+            return
+        }
+        let now = clock.now()
+        let attempt = delivery.attempts + 1
+        var outcome: RequestOutcome
+        var next: Timestamp?
+        if response.isSuccess {
+            outcome = .delivered
+        } else if response.httpStatus == 410 {
+            outcome = .cancelled
+            disableAfterGone(delivery, at: now)
+        } else {
+            var retryAfter: Int64?
+            if let status = response.httpStatus, status == 429 || status == 503, let value = response.retryAfter {
+                retryAfter = RetryAfter.delay(value, now: now)
+            }
+            let unit = Double.random(in: 0..<1, using: &generator)
+            if let delay = options.retryPolicy.delay(afterAttempt: attempt, unit: unit, retryAfter: retryAfter) {
+                outcome = .retrying
+                next = now.adding(microseconds: delay)
+            } else {
+                outcome = .failed
+            }
+        }
+        records.append(
+            AttemptRecord(
+                deliverySeq: delivery.deliverySeq, at: sentAt, webhookID: delivery.webhookID,
+                eventID: delivery.eventID, eventType: delivery.eventType, attempt: attempt, url: delivery.url,
+                httpStatus: response.httpStatus, errorClass: response.failure?.rawValue, error: response.error,
+                latencyMicroseconds: response.latencyMicroseconds, userAgent: DeliveryRequestBuilder.userAgent,
+                responseBody: response.responseBody, outcome: outcome, nextAttemptAt: next))
+        recordPending()
+        sendReady()
+    }
+
+    /// Stores the outcomes gathered so far in one transaction; a delivery is released
+    /// (can be scanned again) only once its new state is stored.
+    private func recordPending() {
+        guard !recording, !records.isEmpty else { return }
+        recording = true
+        let batch = records
+        records.removeAll()
+        store.recordAttempts(batch) { result in
+            self.queue.async {
+                self.recording = false
+                if case .failure(let error) = result {
+                    // Left pending in the store: they go out again (at least once).
+                    self.logger.error("recording attempts failed", metadata: ["error": "\(error)"])
+                }
+                for record in batch { self.claimed.remove(record.deliverySeq) }
+                self.recordPending()
+            }
+        }
+    }
+
+    private func disableAfterGone(_ delivery: DueDelivery, at now: Timestamp) {
+        let reason = "receiver answered 410 Gone at \(now.rfc3339)"
+        let notify = onWebhookDisabled
+        let logger = self.logger
+        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now) { result in
+            switch result {
+            case .success(let webhook?):
+                logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])
+                notify(webhook)
+            case .success(nil): break
+            case .failure(let error):
+                logger.error("disabling after 410 failed", metadata: ["error": "\(error)"])
+            }
+        }
+        // What this engine holds for the webhook goes back to the store, now cancelled.
+        webhookChanged(id: delivery.webhookID)
+    }
+}

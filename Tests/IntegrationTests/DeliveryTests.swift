@@ -1,0 +1,173 @@
+import Foundation
+import HookgateCore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon delivering to real HTTPS receivers on loopback (a test CA made at test
+/// time, loopback opened with --allow-destination).
+@Suite struct DeliveryTests {
+    static func daemon(_ extra: [String] = [], directory: TemporaryDirectory? = nil) throws -> Daemon {
+        guard let certificates = TestCertificates.shared else { throw TestFailure("no test certificates") }
+        return try Daemon(
+            arguments: ["--allow-destination", "127.0.0.0/8", "--ca-file", certificates.caPEM] + extra,
+            directory: directory)
+    }
+
+    static func webhook(_ client: ControlClient, url: String, rateLimit: Int = 0, name: String = "Receiver")
+        throws -> (id: String, secret: String)
+    {
+        let created = try client.request([
+            "cmd": "create_webhook", "name": .string(name), "url": .string(url),
+            "filter": ["event_type": ["SMS_STATUS"]], "rate_limit": .integer(rateLimit),
+        ])
+        guard let id = created[path: "webhook", "id"]?.stringValue,
+            let secret = created[path: "webhook", "secret"]?.stringValue
+        else { throw TestFailure("create failed: \(created)") }
+        return (id, secret)
+    }
+
+    /// Waits until the sink has logged `count` requests.
+    static func waitForRequests(_ sink: Sink, count: Int, timeout: Double = 30) throws -> [JSON] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let requests = sink.requests
+            if requests.count >= count { return requests }
+            usleep(20_000)
+        }
+        throw TestFailure("the sink got \(sink.requests.count) requests, expected \(count)")
+    }
+
+    static func waitForStats(_ client: ControlClient, _ check: (JSON) -> Bool, timeout: Double = 30) throws -> JSON {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: JSON = .null
+        while Date() < deadline {
+            last = try client.request(["cmd": "stats"])
+            if check(last) { return last }
+            usleep(50_000)
+        }
+        throw TestFailure("stats never got there: \(last)")
+    }
+
+    @Test func deliversTheSignedEventWithItsHeaders() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon()
+        let client = try daemon.client()
+        let (id, secret) = try Self.webhook(client, url: sink.url("/status/204"), name: "Orders \"EU\"")
+        let emitted = try client.request(emit(statusEvent()))
+        let eventID = try #require(emitted["event_id"]?.stringValue)
+        let request = try #require(try Self.waitForRequests(sink, count: 1).first)
+        #expect(request["method"] == "POST")
+        #expect(request["path"] == "/status/204")
+        #expect(request[path: "headers", "content-type"] == "application/json")
+        #expect(request[path: "headers", "user-agent"] == .string("hookgate/\(HookgateVersion.current)"))
+        #expect(request[path: "headers", "webhook-id"] == .string("msg_\(eventID)_\(id)"))
+        #expect(request[path: "headers", "webhook-signature"]?.stringValue?.hasPrefix("v1,") == true)
+        let bodyText = try #require(request["body"]?.stringValue)
+        let body = try #require(try JSONParser.parse(bodyText).objectValue)
+        #expect(body.keys == ["event_type", "timestamp", "webhook_id", "webhook_name", "status"])
+        #expect(body["webhook_id"] == .string(id))
+        #expect(body["webhook_name"] == #"Orders "EU""#)
+        #expect(JSON.object(body)[path: "status", "message_ref"] == "order-42")
+        _ = try Self.waitForStats(client) { $0[path: "deliveries", "delivered"] == 1 }
+
+        // An implementation independent of hookgate's verifies the signature.
+        let output = sink.directory.file("verify.txt")
+        let verify = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", Repository.root + "/contrib/sink/verify_signatures.py", sink.logPath, secret],
+            environment: ChildProcess.cleanEnvironment, outputPath: output)
+        #expect(
+            try verify.waitForExit(timeout: 60) == 0, "\((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+        #expect(try daemon.stop() == 0)
+    }
+
+    @Test func aFailureIsRetriedWithTheSameWebhookID() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon(["--retry-schedule", "1s,1s"])
+        let client = try daemon.client()
+        _ = try Self.webhook(client, url: sink.url("/sequence/retry/500,200"))
+        _ = try client.request(emit(statusEvent()))
+        let requests = try Self.waitForRequests(sink, count: 2)
+        #expect(requests[0][path: "headers", "webhook-id"] == requests[1][path: "headers", "webhook-id"])
+        #expect(requests[0][path: "headers", "webhook-signature"] != nil)
+        let stats = try Self.waitForStats(client) { $0[path: "deliveries", "delivered"] == 1 }
+        #expect(stats[path: "deliveries", "failed"] == 0)
+        usleep(1_500_000)
+        #expect(sink.requests.count == 2, "delivered: no third attempt")
+    }
+
+    @Test func afterTheLastRetryTheDeliveryFails() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon(["--retry-schedule", "250ms"])
+        let client = try daemon.client()
+        _ = try Self.webhook(client, url: sink.url("/status/503"))
+        _ = try client.request(emit(statusEvent()))
+        _ = try Self.waitForStats(client) { $0[path: "deliveries", "failed"] == 1 }
+        #expect(sink.requests.count == 2, "the first attempt and one retry")
+    }
+
+    @Test func goneDisablesTheWebhookAndEnableRestoresIt() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon()
+        let client = try daemon.client()
+        let (id, _) = try Self.webhook(client, url: sink.url("/status/410"))
+        _ = try client.request(emit(statusEvent()))
+        _ = try Self.waitForStats(client) { $0[path: "deliveries", "cancelled"] == 1 }
+        let webhook = try client.request(["cmd": "get_webhook", "webhook_id": .string(id)])
+        #expect(webhook[path: "webhook", "state"] == "disabled")
+        #expect(webhook[path: "webhook", "disabled_reason"]?.stringValue?.contains("410") == true, "\(webhook)")
+        #expect(try client.request(emit(statusEvent()))["deliveries"] == 0, "a disabled webhook receives nothing")
+        let enabled = try client.request(["cmd": "enable_webhook", "webhook_id": .string(id)])
+        #expect(enabled[path: "webhook", "state"] == "active")
+        #expect(try client.request(emit(statusEvent()))["deliveries"] == 1)
+    }
+
+    /// No one-second window carries more than rate + ⌈rate/10⌉ deliveries.
+    @Test func theRateLimitHolds() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon()
+        let client = try daemon.client()
+        _ = try Self.webhook(client, url: sink.url("/status/204"), rateLimit: 5)
+        var batch: [UInt8] = []
+        for i in 0..<16 { batch += JSONWriter.bytes(emit(statusEvent(), id: i)) + [0x0A] }
+        try client.send(bytes: batch)
+        for _ in 0..<16 { #expect(try client.readResponse()["deliveries"] == 1) }
+        let requests = try Self.waitForRequests(sink, count: 16, timeout: 60)
+        let times = requests.compactMap { request -> Double? in
+            if case .number(let n)? = request["at"] { return n.doubleValue }
+            return nil
+        }.sorted()
+        #expect(times.count == 16)
+        var worst = 0
+        for (i, start) in times.enumerated() {
+            worst = max(worst, times[i...].prefix { $0 < start + 1.0 }.count)
+        }
+        #expect(worst <= 6, "at most rate + capacity in any second: \(worst)")
+        #expect(times.last! - times.first! >= 1.8, "16 deliveries at 5/s take about 2 s: \(times.last! - times.first!)")
+    }
+
+    /// Deliveries pending when the daemon is killed go out after a restart.
+    @Test func kill9WithDeliveriesPendingThenRestartDeliversEveryOne() throws {
+        let port = try CurlTransportTests.unusedPort()
+        let directory = try TemporaryDirectory()
+        var daemon = try Self.daemon(["--retry-schedule", "1s"], directory: directory)
+        let client = try daemon.client()
+        // Nothing listens yet: every attempt fails to connect and is retried.
+        _ = try Self.webhook(client, url: "https://127.0.0.1:\(port)/status/204")
+        var ids: Set<String> = []
+        for _ in 0..<5 { ids.insert(try #require(try client.request(emit(statusEvent()))["event_id"]?.stringValue)) }
+        try daemon.kill9()
+        let sink = try Sink(port: port)
+        daemon = try Self.daemon(["--retry-schedule", "1s"], directory: directory)
+        let requests = try Self.waitForRequests(sink, count: 5)
+        let delivered = Set(
+            requests.compactMap { $0[path: "headers", "webhook-id"]?.stringValue }.map {
+                String($0.dropFirst(4).prefix(36))
+            })
+        #expect(delivered == ids, "every pending event went out after the restart")
+        #expect(try daemon.stop() == 0)
+    }
+}
