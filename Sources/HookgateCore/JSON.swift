@@ -55,6 +55,12 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ value: Int64) { self.text = String(value) }
 
+    /// A finite double as a JSON literal; nil for infinities and NaN.
+    public init?(_ value: Double) {
+        guard value.isFinite else { return nil }
+        self.text = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
+
     /// For the parser only: `text` must already satisfy JSON's number grammar.
     init(validatedText: String) { self.text = validatedText }
 

@@ -166,6 +166,7 @@ public final class CommandDispatcher: Sendable {
         case .emitEvent: try emitEvent(request, responder)
         case .matchEvent: try matchEvent(request, responder)
         case .stats: try stats(request, responder)
+        case .listRequests: try listRequests(request, responder)
         }
     }
 
@@ -363,6 +364,86 @@ public final class CommandDispatcher: Sendable {
         }
     }
 
+    static let defaultRequestsLimit = 50
+
+    private func listRequests(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(
+            in: request,
+            allowed: Command.envelope.union(["webhook_id", "event_id", "outcome", "since", "until", "limit", "cursor"]),
+            path: "")
+        var query = RequestQuery()
+        if request["webhook_id"] != nil, request["webhook_id"] != .null {
+            query.webhookID = try RequestFields.webhookID(request)
+        }
+        if let eventID = try RequestFields.optionalString(request, "event_id") {
+            guard let canonical = Identifiers.canonicalUUID(eventID) else {
+                throw .invalid("event_id", "invalid event ID")
+            }
+            query.eventID = canonical
+        }
+        if let outcome = try RequestFields.optionalString(request, "outcome") {
+            guard let value = RequestOutcome(rawValue: outcome) else {
+                throw .invalid(
+                    "outcome",
+                    "unknown outcome \"\(outcome)\"; expected one of \(RequestOutcome.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            query.outcome = value
+        }
+        for key in ["since", "until"] {
+            guard let text = try RequestFields.optionalString(request, key) else { continue }
+            guard let time = Timestamp(rfc3339: text) else {
+                throw .invalid(key, "must be an RFC 3339 date-time such as 2025-04-23T00:05:18Z")
+            }
+            if key == "since" { query.since = time } else { query.until = time }
+        }
+        query.limit =
+            try RequestFields.optionalInteger(request, "limit", range: 1...Self.maxListLimit)
+            ?? Self.defaultRequestsLimit
+        query.cursor = try RequestFields.optionalString(request, "cursor")
+        store.listRequests(query) { result in
+            if case .failure(StoreFailure.invalidCursor) = result {
+                responder.fail(.invalid("cursor", "not a cursor from list_requests"))
+                return
+            }
+            self.complete(responder, result) { page in
+                var fields = JSONObject([("requests", .array(page.requests.map(Self.requestItem)))])
+                if let next = page.nextCursor { fields["next_cursor"] = .string(next) }
+                return fields
+            }
+        }
+    }
+
+    /// A request item as `list_requests` and `tail_requests` show it.
+    static func requestItem(_ logged: LoggedRequest) -> JSON {
+        let record = logged.record
+        var item = JSONObject([
+            ("id", .string(logged.id)),
+            ("at", .string(record.at.rfc3339)),
+            ("webhook_id", .string(record.webhookID)),
+            ("event_id", .string(record.eventID)),
+            ("event_type", .string(record.eventType.rawValue)),
+            ("attempt", .integer(record.attempt)),
+            ("url", .string(record.url)),
+            ("http_status", record.httpStatus.map { .integer($0) } ?? .null),
+            ("error_class", record.errorClass.map { .string($0) } ?? .null),
+            ("error", record.error.map { .string($0) } ?? .null),
+            (
+                "latency_ms",
+                record.latencyMicroseconds.flatMap { JSONNumber(Double($0) / 1000).map { .number($0) } } ?? .null
+            ),
+            ("user_agent", .string(record.userAgent)),
+        ])
+        if let text = String(validating: record.responseBody, as: UTF8.self) {
+            item["response_body"] = .string(text)
+        } else {
+            item["response_body"] = .string(Base64.encode(record.responseBody))
+            item["response_body_encoding"] = "base64"
+        }
+        item["outcome"] = .string(record.outcome.rawValue)
+        return .object(item)
+    }
+
     // MARK: - Helpers
 
     private func webhookIDOnly(_ request: JSONObject) throws(ProtocolError) -> String {
@@ -420,6 +501,7 @@ enum Command: String, CaseIterable {
     case emitEvent = "emit_event"
     case matchEvent = "match_event"
     case stats
+    case listRequests = "list_requests"
 
     /// Commands whose line is bounded by `--max-event-bytes`.
     var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }

@@ -344,6 +344,57 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    public func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>) {
+        var afterSeq: Int64?
+        if let cursor = query.cursor {
+            guard cursor.hasPrefix("r"), let seq = Int64(cursor.dropFirst()), seq > 0 else {
+                submit(completion) { _ in throw StoreFailure.invalidCursor }
+                return
+            }
+            afterSeq = seq
+        }
+        var conditions: [String] = []
+        var bindings: [SQLValue] = []
+        if let afterSeq {
+            conditions.append("seq < ?")
+            bindings.append(.integer(afterSeq))
+        }
+        if let id = query.webhookID {
+            conditions.append("webhook_id = ?")
+            bindings.append(.text(id))
+        }
+        if let id = query.eventID {
+            conditions.append("event_id = ?")
+            bindings.append(.text(id))
+        }
+        if let outcome = query.outcome {
+            conditions.append("outcome = ?")
+            bindings.append(.text(outcome.rawValue))
+        }
+        if let since = query.since {
+            conditions.append("at_us >= ?")
+            bindings.append(.integer(since.microseconds))
+        }
+        if let until = query.until {
+            conditions.append("at_us < ?")
+            bindings.append(.integer(until.microseconds))
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT seq, \(DeliveryRows.requestColumns) FROM requests \(filter) ORDER BY seq DESC LIMIT ?"
+        bindings.append(.integer(Int64(query.limit) + 1))
+        let limit = query.limit
+        let values = bindings
+        submit(completion) { connection in
+            var rows: [(Int64, LoggedRequest)] = []
+            try connection.query(sql, values) { row throws(StoreError) in
+                rows.append((row.integer(0), try DeliveryRows.decodeRequest(row, offset: 1)))
+            }
+            let page = rows.prefix(limit)
+            return RequestPage(
+                requests: page.map(\.1), nextCursor: rows.count > limit ? page.last.map { "r\($0.0)" } : nil)
+        }
+    }
+
     /// How many lines the request log holds (for retention by count, and tests).
     func requestLogCount(completion: @escaping Completion<Int>) {
         submit(completion) { connection in Int(try connection.scalarInteger("SELECT COUNT(*) FROM requests") ?? 0) }
@@ -654,6 +705,27 @@ struct DeliveryCounts {
 
 /// The statements of the delivery path.
 enum DeliveryRows {
+    static let requestColumns = """
+        id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status, error_class, error, \
+        latency_us, user_agent, response_body, outcome
+        """
+
+    static func decodeRequest(_ row: SQLRow, offset: Int32) throws(StoreError) -> LoggedRequest {
+        guard let type = EventType(exactly: row.text(offset + 5)),
+            let outcome = RequestOutcome(rawValue: row.text(offset + 14))
+        else { throw StoreError(code: SQLITE_CORRUPT, message: "request \(row.text(offset)) is unreadable") }
+        return LoggedRequest(
+            id: row.text(offset),
+            record: AttemptRecord(
+                deliverySeq: row.integer(offset + 2), at: Timestamp(microseconds: row.integer(offset + 1)),
+                webhookID: row.text(offset + 3), eventID: row.text(offset + 4), eventType: type,
+                attempt: Int(row.integer(offset + 6)), url: row.text(offset + 7),
+                httpStatus: row.optionalInteger(offset + 8).map { Int($0) }, errorClass: row.optionalText(offset + 9),
+                error: row.optionalText(offset + 10), latencyMicroseconds: row.optionalInteger(offset + 11),
+                userAgent: row.text(offset + 12), responseBody: row.blob(offset + 13), outcome: outcome,
+                nextAttemptAt: nil))
+    }
+
     /// Cancels a webhook's pending deliveries, logging each as a request item with
     /// outcome `cancelled` and no attempt made; how many there were. Through the due
     /// index's `state` prefix: cancelling is rare, and an index on webhook_id would cost

@@ -59,6 +59,8 @@ public protocol Store: Sendable {
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
     func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>)
+    /// The request log, newest first, filtered, a page at a time.
+    func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
     /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending
     /// deliveries (each logged as `cancelled`). Nil when there is no such webhook.
     func disableWebhookAfterGone(
@@ -237,6 +239,48 @@ public struct AttemptRecord: Sendable, Equatable {
     }
 }
 
+/// Which request-log lines to list.
+public struct RequestQuery: Sendable, Equatable {
+    public var webhookID: String?
+    public var eventID: String?
+    public var outcome: RequestOutcome?
+    /// At or after.
+    public var since: Timestamp?
+    /// Before.
+    public var until: Timestamp?
+    public var limit: Int
+    public var cursor: String?
+
+    public init(
+        webhookID: String? = nil, eventID: String? = nil, outcome: RequestOutcome? = nil, since: Timestamp? = nil,
+        until: Timestamp? = nil, limit: Int = 50, cursor: String? = nil
+    ) {
+        self.webhookID = webhookID
+        self.eventID = eventID
+        self.outcome = outcome
+        self.since = since
+        self.until = until
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// A line of the request log as listed.
+public struct LoggedRequest: Sendable, Equatable {
+    public var id: String
+    public var record: AttemptRecord
+
+    public init(id: String, record: AttemptRecord) {
+        self.id = id
+        self.record = record
+    }
+}
+
+public struct RequestPage: Sendable, Equatable {
+    public var requests: [LoggedRequest]
+    public var nextCursor: String?
+}
+
 /// The same calls for `async` callers that need no ordering with other calls.
 extension Store {
     private func awaiting<T: Sendable>(_ call: (@escaping Completion<T>) -> Void) async throws -> T {
@@ -278,6 +322,10 @@ extension Store {
     public func dueDeliveries(now: Timestamp, after cursor: DueCursor? = nil, limit: Int) async throws -> [DueDelivery]
     {
         try await awaiting { dueDeliveries(now: now, after: cursor, limit: limit, completion: $0) }
+    }
+
+    public func listRequests(_ query: RequestQuery) async throws -> RequestPage {
+        try await awaiting { listRequests(query, completion: $0) }
     }
 
     public func recordAttempts(_ records: [AttemptRecord]) async throws {
