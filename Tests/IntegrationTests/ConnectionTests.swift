@@ -141,7 +141,9 @@ import Testing
         #expect(try help.waitForExit(timeout: 20) == 0)
         let output = try String(contentsOfFile: directory.file("help.txt"), encoding: .utf8)
         for flag in [
-            "socket", "socket-mode", "data-dir", "max-line-bytes", "allow-http", "sync", "shutdown-grace", "log-level",
+            "socket", "socket-mode", "data-dir", "max-line-bytes", "max-event-bytes", "shards", "allow-http", "sync",
+            "shutdown-grace", "log-level", "workers", "connect-timeout", "request-timeout", "ca-file",
+            "allow-destination", "retry-schedule", "default-rate-limit", "max-in-flight-per-webhook",
         ] {
             #expect(output.contains("--\(flag)"), "help lists --\(flag)")
             let variable = "HOOKGATE_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
