@@ -98,7 +98,8 @@ enum Population {
     static func request(_ i: Int, total: Int) -> JSON {
         let d = definition(i, total: total)
         return [
-            "cmd": "create_webhook", "name": .string(d.name), "url": .string(d.url), "rate_limit": .integer(d.rateLimit),
+            "cmd": "create_webhook", "name": .string(d.name), "url": .string(d.url),
+            "rate_limit": .integer(d.rateLimit),
             "filter": [
                 "event_type": .array(d.filter.eventType.map { .string($0.rawValue) }),
                 "sender": .array(d.filter.sender.map { .string($0) }),
