@@ -167,6 +167,7 @@ public final class CommandDispatcher: Sendable {
         case .matchEvent: try matchEvent(request, responder)
         case .stats: try stats(request, responder)
         case .listRequests: try listRequests(request, responder)
+        case .redeliver: try redeliver(request, responder)
         }
     }
 
@@ -366,6 +367,29 @@ public final class CommandDispatcher: Sendable {
 
     static let defaultRequestsLimit = 50
 
+    /// A new series of attempts for an event and a webhook, first attempt now, with the
+    /// same `webhook-id` as before.
+    private func redeliver(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(
+            in: request, allowed: Command.envelope.union(["event_id", "webhook_id"]), path: "")
+        let eventText = try RequestFields.requiredString(request, "event_id")
+        guard let eventID = Identifiers.canonicalUUID(eventText) else { throw .invalid("event_id", "invalid event ID") }
+        let webhookID = try RequestFields.webhookID(request)
+        store.redeliver(eventID: eventID, webhookID: webhookID, at: clock.now()) { result in
+            switch result {
+            case .failure(StoreFailure.eventNotFound):
+                responder.fail(ProtocolError(.notFound, "Event not found", field: "event_id"))
+            case .failure(StoreFailure.webhookNotFound):
+                responder.fail(Self.webhookNotFound)
+            default:
+                self.complete(responder, result) { seq in
+                    self.delivery.deliveriesStored()
+                    return JSONObject([("delivery_id", .integer(seq))])
+                }
+            }
+        }
+    }
+
     private func listRequests(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         try RequestFields.rejectUnknown(
             in: request,
@@ -502,6 +526,7 @@ enum Command: String, CaseIterable {
     case matchEvent = "match_event"
     case stats
     case listRequests = "list_requests"
+    case redeliver
 
     /// Commands whose line is bounded by `--max-event-bytes`.
     var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }

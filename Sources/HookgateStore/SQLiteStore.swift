@@ -344,6 +344,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    public func redeliver(
+        eventID: String, webhookID: String, at time: Timestamp, completion: @escaping Completion<Int64>
+    ) {
+        submit(completion) { connection in
+            // Checked and inserted on the writer's queue: nothing can change between.
+            guard let eventSeq = try connection.scalarInteger("SELECT seq FROM events WHERE id = ?", [.text(eventID)])
+            else { throw StoreFailure.eventNotFound }
+            guard try connection.scalarInteger("SELECT 1 FROM webhooks WHERE id = ?", [.text(webhookID)]) != nil
+            else { throw StoreFailure.webhookNotFound }
+            let now = time.microseconds
+            let seq = try connection.transaction { () throws(StoreError) -> Int64 in
+                try connection.query(
+                    EventRows.insertDelivery,
+                    [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
+                return connection.lastInsertRowID
+            }
+            self.counts.add(webhookID: webhookID, state: .pending, 1)
+            return seq
+        }
+    }
+
     public func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>) {
         var afterSeq: Int64?
         if let cursor = query.cursor {

@@ -18,6 +18,8 @@ public enum StoreFailure: Error, Sendable, Equatable {
     case invalidCursor
     /// No webhook has the id asked about.
     case webhookNotFound
+    /// No event has the id asked about.
+    case eventNotFound
 }
 
 /// The durable registry (and, later, the event queue and attempt log). SQLite is the
@@ -59,6 +61,9 @@ public protocol Store: Sendable {
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
     func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>)
+    /// A new delivery of an event to a webhook, due now (`redeliver`); its sequence
+    /// number. Fails with `StoreFailure.eventNotFound` / `.webhookNotFound`.
+    func redeliver(eventID: String, webhookID: String, at time: Timestamp, completion: @escaping Completion<Int64>)
     /// The request log, newest first, filtered, a page at a time.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
     /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending

@@ -81,6 +81,22 @@ import Testing
             environment: ChildProcess.cleanEnvironment, outputPath: output)
         #expect(
             try verify.waitForExit(timeout: 60) == 0, "\((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+
+        // redeliver: a new series of attempts, first one now, the same webhook-id.
+        let again = try client.request(["cmd": "redeliver", "event_id": .string(eventID), "webhook_id": .string(id)])
+        #expect(again["delivery_id"]?.int != nil, "\(again)")
+        let both = try Self.waitForRequests(sink, count: 2)
+        #expect(both[1][path: "headers", "webhook-id"] == request[path: "headers", "webhook-id"])
+        _ = try Self.waitForStats(client) { $0[path: "deliveries", "delivered"] == 2 }
+        let unknownEvent = try client.request([
+            "cmd": "redeliver", "event_id": "00000000-0000-4000-8000-000000000000", "webhook_id": .string(id),
+        ])
+        #expect(unknownEvent.errorCode == "not_found")
+        #expect(unknownEvent.errorField == "event_id")
+        let unknownWebhook = try client.request([
+            "cmd": "redeliver", "event_id": .string(eventID), "webhook_id": "00000000-0000-4000-8000-000000000000",
+        ])
+        #expect(unknownWebhook.errorField == "webhook_id")
         #expect(try daemon.stop() == 0)
     }
 
