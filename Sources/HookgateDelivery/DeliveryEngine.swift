@@ -54,6 +54,12 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var cursor: DueCursor?
     private var scanning = false
     private var scanRequested = false
+    /// Something may have become claimable (new deliveries, a freed lane, a changed
+    /// webhook, more pages): scan at the next tick. Otherwise the store is scanned once
+    /// a second, for retries falling due.
+    private var scanWanted = true
+    private var nextPeriodicScan = Timestamp(microseconds: 0)
+    private static let periodicScanMicroseconds: Int64 = 1_000_000
     private var stopping = false
     private var records: [AttemptRecord] = []
     private var recording = false
@@ -91,13 +97,17 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     /// New deliveries were committed: scan without waiting for the next tick.
     public func nudge() {
-        queue.async { self.scan() }
+        queue.async {
+            self.scanWanted = true
+            self.scan()
+        }
     }
 
     /// A webhook changed (updated, disabled, deleted, secret rotated): what is held for
     /// it is released and scanned again with its new state.
     public func webhookChanged(id: String) {
         queue.async {
+            self.scanWanted = true
             guard let lane = self.lanes[id] else { return }
             for delivery in lane.waiting { self.claimed.remove(delivery.deliverySeq) }
             self.lanes[id]?.waiting.removeAll()
@@ -131,9 +141,15 @@ public final class DeliveryEngine: @unchecked Sendable {
     // MARK: - On `queue`
 
     private func tick() {
-        scan()
+        let now = clock.now()
+        if scanWanted || now >= nextPeriodicScan {
+            scan()
+        }
         sendReady()
     }
+
+    /// How many deliveries a webhook's lane holds at most: what it can send in a few ticks.
+    private func laneCapacity(rate: Int) -> Int { max(options.maxInFlightPerWebhook, rate) }
 
     private func scan() {
         guard !stopping else { return }
@@ -144,8 +160,14 @@ public final class DeliveryEngine: @unchecked Sendable {
         let room = options.window - claimed.count
         guard room > 0 else { return }
         scanning = true
+        scanWanted = false
         let now = clock.now()
-        store.dueDeliveries(now: now, after: cursor, limit: room) { result in
+        nextPeriodicScan = now.adding(microseconds: Self.periodicScanMicroseconds)
+        // Full lanes are left out in the store's query, so a long backlog behind a low
+        // rate_limit is neither read nor allowed to hide other webhooks' deliveries.
+        let full = lanes.compactMap { id, lane in lane.waiting.count >= laneCapacity(rate: lane.bucket.rate) ? id : nil
+        }
+        store.dueDeliveries(now: now, after: cursor, excluding: full, limit: room) { result in
             self.queue.async { self.scanned(result, limit: room) }
         }
     }
@@ -162,7 +184,7 @@ public final class DeliveryEngine: @unchecked Sendable {
                 let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
                 var lane = lanes[delivery.webhookID] ?? WebhookLane(bucket: TokenBucket(rate: rate, now: now))
                 if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
-                guard lane.waiting.count < max(options.maxInFlightPerWebhook, rate) else {
+                guard lane.waiting.count < laneCapacity(rate: rate) else {
                     lanes[delivery.webhookID] = lane
                     continue
                 }
@@ -170,8 +192,10 @@ public final class DeliveryEngine: @unchecked Sendable {
                 lanes[delivery.webhookID] = lane
                 claimed.insert(delivery.deliverySeq)
             }
-            // A short page means the end of what is due: start from the top next time.
+            // A short page means the end of what is due: start from the top next time; a
+            // full one means more to read at the next tick.
             cursor = due.count < limit ? nil : due.last?.cursor
+            if due.count == limit { scanWanted = true }
         }
         sendReady()
         if scanRequested {
@@ -269,6 +293,7 @@ public final class DeliveryEngine: @unchecked Sendable {
                     self.logger.error("recording attempts failed", metadata: ["error": "\(error)"])
                 }
                 for record in batch { self.claimed.remove(record.deliverySeq) }
+                self.scanWanted = true
                 self.recordPending()
             }
         }

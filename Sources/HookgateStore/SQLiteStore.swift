@@ -274,8 +274,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     // MARK: - Deliveries
 
     public func dueDeliveries(
-        now: Timestamp, after cursor: DueCursor?, limit: Int, completion: @escaping Completion<[DueDelivery]>
+        now: Timestamp, after cursor: DueCursor?, excluding: [String], limit: Int,
+        completion: @escaping Completion<[DueDelivery]>
     ) {
+        let excluded = JSONWriter.string(.array(excluding.map { .string($0) }))
         let start = cursor ?? DueCursor(nextAttemptMicroseconds: Int64.min, deliverySeq: Int64.min)
         submit(completion) { connection in
             var due: [DueDelivery] = []
@@ -283,7 +285,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 DeliveryRows.due,
                 [
                     .integer(now.microseconds), .integer(start.nextAttemptMicroseconds), .integer(start.deliverySeq),
-                    .integer(Int64(limit)),
+                    .integer(Int64(limit)), .text(excluded),
                 ]
             ) { row throws(StoreError) in
                 guard let type = EventType(exactly: row.text(4)) else {
@@ -787,6 +789,7 @@ enum DeliveryRows {
         JOIN webhooks w ON w.id = d.webhook_id
         WHERE d.state = 'pending' AND d.next_attempt_us <= ?1 AND w.state = 'active'
           AND (d.next_attempt_us, d.seq) > (?2, ?3)
+          AND d.webhook_id NOT IN (SELECT value FROM json_each(?5))
         ORDER BY d.next_attempt_us, d.seq
         LIMIT ?4
         """

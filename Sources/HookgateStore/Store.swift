@@ -54,9 +54,11 @@ public protocol Store: Sendable {
     /// completions included), in order with later calls.
     func afterPriorCalls(_ body: @escaping @Sendable () -> Void)
     /// Pending deliveries of active webhooks due at `now`, in due order, after `cursor`
-    /// (nil: from the first), with everything an attempt needs.
+    /// (nil: from the first), with everything an attempt needs; none of the webhooks in
+    /// `excluding` (the scheduler holds all it can of theirs already).
     func dueDeliveries(
-        now: Timestamp, after cursor: DueCursor?, limit: Int, completion: @escaping Completion<[DueDelivery]>)
+        now: Timestamp, after cursor: DueCursor?, excluding: [String], limit: Int,
+        completion: @escaping Completion<[DueDelivery]>)
     /// Logs attempts and moves their deliveries on, in one transaction: `delivered` and
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
@@ -324,9 +326,12 @@ extension Store {
         try await awaiting { appendEvent(event, router: router, completion: $0) }
     }
 
-    public func dueDeliveries(now: Timestamp, after cursor: DueCursor? = nil, limit: Int) async throws -> [DueDelivery]
-    {
-        try await awaiting { dueDeliveries(now: now, after: cursor, limit: limit, completion: $0) }
+    public func dueDeliveries(
+        now: Timestamp, after cursor: DueCursor? = nil, excluding: [String] = [], limit: Int
+    ) async throws -> [DueDelivery] {
+        try await awaiting {
+            dueDeliveries(now: now, after: cursor, excluding: excluding, limit: limit, completion: $0)
+        }
     }
 
     public func listRequests(_ query: RequestQuery) async throws -> RequestPage {

@@ -96,6 +96,24 @@ struct DeliveryRowsTests {
         }
     }
 
+    @Test func excludedWebhooksAreLeftOutOfTheScan() async throws {
+        try await withStore { store in
+            let busy = webhook("busy")
+            let quiet = webhook("quiet")
+            try await store.insertWebhook(busy)
+            try await store.insertWebhook(quiet)
+            for i in 0..<4 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(Int64(i))), router: FixedRouter(webhookIDs: [busy.id]))
+            }
+            _ = try await store.appendEvent(try newEvent(at: seconds(9)), router: FixedRouter(webhookIDs: [quiet.id]))
+            let page = try await store.dueDeliveries(now: seconds(100), excluding: [busy.id], limit: 2)
+            #expect(page.map(\.webhookID) == [quiet.id], "the busy backlog neither fills the page nor hides others")
+            let all = try await store.dueDeliveries(now: seconds(100), limit: 10)
+            #expect(all.count == 5)
+        }
+    }
+
     @Test func disabledWebhooksWaitAndRotatedSecretsSignBeside() async throws {
         try await withStore { store in
             let hook = webhook("orders")
