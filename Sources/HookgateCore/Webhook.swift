@@ -134,10 +134,17 @@ public struct Webhook: Sendable, Equatable {
     /// The secrets that sign a delivery made at `now`: the current one, and the previous
     /// one while its overlap lasts.
     public func signingSecrets(at now: Timestamp) -> [String] {
-        if let previousSecret, let expiry = previousSecretExpiresAt, now < expiry {
-            return [secret, previousSecret]
-        }
-        return [secret]
+        Self.signingSecrets(
+            current: secret, previous: previousSecret, previousExpiresAt: previousSecretExpiresAt, at: now)
+    }
+
+    /// The same rule for callers holding the fields rather than a webhook (the store's
+    /// due-delivery scan).
+    public static func signingSecrets(
+        current: String, previous: String?, previousExpiresAt: Timestamp?, at now: Timestamp
+    ) -> [String] {
+        if let previous, let expiry = previousExpiresAt, now < expiry { return [current, previous] }
+        return [current]
     }
 
     /// The resource as the protocol returns it.

@@ -170,16 +170,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func allWebhooks(completion: @escaping Completion<[Webhook]>) {
-        submit(completion) { connection in
-            var webhooks: [Webhook] = []
-            try connection.query("SELECT \(WebhookRows.columns) FROM webhooks ORDER BY seq") { row throws(StoreError) in
-                webhooks.append(try WebhookRows.decode(row, offset: 0))
-            }
-            return webhooks
-        }
-    }
-
     // MARK: - Events
 
     public func appendEvent(_ event: NewEvent, router: any EventRouter, completion: @escaping Completion<EventReceipt>)
@@ -291,11 +281,9 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 guard let type = EventType(exactly: row.text(4)) else {
                     throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
                 }
-                var secrets = [row.text(10)]
-                if let previous = row.optionalText(11), let expiry = row.optionalInteger(12), now.microseconds < expiry
-                {
-                    secrets.append(previous)
-                }
+                let secrets = Webhook.signingSecrets(
+                    current: row.text(10), previous: row.optionalText(11),
+                    previousExpiresAt: row.optionalInteger(12).map(Timestamp.init(microseconds:)), at: now)
                 due.append(
                     DueDelivery(
                         deliverySeq: row.integer(0), attempts: Int(row.integer(1)),

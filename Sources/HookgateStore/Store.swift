@@ -43,7 +43,6 @@ public protocol Store: Sendable {
         id: String, transform: @escaping @Sendable (Webhook) -> Webhook, completion: @escaping Completion<Webhook?>)
     /// False when there was no such webhook.
     func deleteWebhook(id: String, completion: @escaping Completion<Bool>)
-    func allWebhooks(completion: @escaping Completion<[Webhook]>)
     /// Stores `event` and one pending delivery per webhook `router` names for it,
     /// committed before `completion` succeeds. Events submitted close together share
     /// one transaction (group commit); they are routed on the writer, in order with
@@ -316,10 +315,6 @@ extension Store {
 
     public func deleteWebhook(id: String) async throws -> Bool {
         try await awaiting { deleteWebhook(id: id, completion: $0) }
-    }
-
-    public func allWebhooks() async throws -> [Webhook] {
-        try await awaiting { allWebhooks(completion: $0) }
     }
 
     public func appendEvent(_ event: NewEvent, router: any EventRouter) async throws -> EventReceipt {

@@ -442,3 +442,17 @@ struct SQLiteStoreTests {
         }
     }
 }
+
+extension SQLiteStore {
+    /// Every webhook, oldest first, through the paged listing.
+    fileprivate func allWebhooks() async throws -> [Webhook] {
+        var all: [Webhook] = []
+        var cursor: String?
+        repeat {
+            let page = try await listWebhooks(after: cursor, limit: 1000)
+            all += page.webhooks
+            cursor = page.nextCursor
+        } while cursor != nil
+        return all
+    }
+}
