@@ -406,6 +406,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    public func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>) {
+        submit(completion) { connection in
+            try connection.transaction { () throws(StoreError) -> Int in
+                // The newest line that falls outside the count bound, if any.
+                let countBound =
+                    try connection.scalarInteger(
+                        "SELECT seq FROM requests ORDER BY seq DESC LIMIT 1 OFFSET ?", [.integer(Int64(keepRows))]) ?? 0
+                try connection.query(
+                    """
+                    DELETE FROM requests WHERE seq IN (
+                        SELECT seq FROM requests WHERE seq <= ? OR at_us < ? ORDER BY seq LIMIT ?)
+                    """, [.integer(countBound), .integer(before.microseconds), .integer(Int64(batch))])
+                let deleted = connection.changes
+                try connection.query(
+                    "DELETE FROM idempotency_keys WHERE created_us < ?",
+                    [.integer(SystemWallClock().now().microseconds - EventRows.idempotencyWindowMicroseconds)])
+                return deleted
+            }
+        }
+    }
+
     /// How many lines the request log holds (for retention by count, and tests).
     func requestLogCount(completion: @escaping Completion<Int>) {
         submit(completion) { connection in Int(try connection.scalarInteger("SELECT COUNT(*) FROM requests") ?? 0) }

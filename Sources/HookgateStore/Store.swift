@@ -65,6 +65,10 @@ public protocol Store: Sendable {
     /// A new delivery of an event to a webhook, due now (`redeliver`); its sequence
     /// number. Fails with `StoreFailure.eventNotFound` / `.webhookNotFound`.
     func redeliver(eventID: String, webhookID: String, at time: Timestamp, completion: @escaping Completion<Int64>)
+    /// Retention: deletes up to `batch` request-log lines older than `before` or beyond
+    /// the newest `keepRows`, and idempotency keys past their 24 hours; how many log
+    /// lines went (a full batch means there may be more).
+    func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>)
     /// The request log, newest first, filtered, a page at a time.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
     /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending

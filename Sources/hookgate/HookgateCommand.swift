@@ -61,6 +61,8 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "retry-schedule", kind: .value),
         .init(name: "default-rate-limit", kind: .value),
         .init(name: "max-in-flight-per-webhook", kind: .value),
+        .init(name: "log-retention", kind: .value),
+        .init(name: "log-max-rows", kind: .value),
         .init(name: "shutdown-grace", kind: .value),
         .init(name: "log-level", kind: .value),
     ]
@@ -161,6 +163,16 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How long request-log lines are kept (env HOOKGATE_LOG_RETENTION).", valueName: "duration"))
+    var logRetention: String = "7d"
+
+    @Option(
+        help: ArgumentHelp(
+            "Most request-log lines kept; the oldest go first (env HOOKGATE_LOG_MAX_ROWS).", valueName: "count"))
+    var logMaxRows: Int = 1_000_000
+
+    @Option(
+        help: ArgumentHelp(
             "How long, on SIGTERM, clients get to receive the answers to requests they have sent, and then delivery attempts in flight get to finish (env HOOKGATE_SHUTDOWN_GRACE).",
             valueName: "duration"))
     var shutdownGrace: String = "10s"
@@ -198,6 +210,10 @@ struct HookgateCommand: AsyncParsableCommand {
         guard RetryPolicy.parseSchedule(retrySchedule) != nil else {
             throw ValidationError("--retry-schedule: '\(retrySchedule)' is not a comma-separated list of durations")
         }
+        guard let retention = Units.durationMicroseconds(logRetention), retention > 0 else {
+            throw ValidationError("--log-retention: '\(logRetention)' is not a duration such as 7d")
+        }
+        guard logMaxRows >= 1 else { throw ValidationError("--log-max-rows: \(logMaxRows) is not at least 1") }
         guard (1...10_000).contains(defaultRateLimit) else {
             throw ValidationError("--default-rate-limit: \(defaultRateLimit) is not between 1 and 10000")
         }
@@ -292,6 +308,9 @@ struct HookgateCommand: AsyncParsableCommand {
             delivery: DeliveryHooks(
                 webhookChanged: { engine.webhookChanged(id: $0) }, deliveriesStored: { engine.nudge() },
                 inFlight: { id in id.map { engine.inFlight(webhookID: $0) } ?? engine.inFlight }))
+        let retention = RequestLogRetention(
+            store: store, maxAgeMicroseconds: Units.durationMicroseconds(logRetention) ?? 7 * 86_400_000_000,
+            maxRows: logMaxRows, logger: logger)
         let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
         let grace = Duration.microseconds(graceMicros)
         let server = ControlServer(
@@ -300,8 +319,12 @@ struct HookgateCommand: AsyncParsableCommand {
                 maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
                 shutdownGrace: grace),
             store: store, dispatcher: dispatcher, logger: logger,
-            beforeStoreCloses: { await engine.stop(grace: grace) })
+            beforeStoreCloses: {
+                retention.stop()
+                await engine.stop(grace: grace)
+            })
         engine.start()
+        retention.start()
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

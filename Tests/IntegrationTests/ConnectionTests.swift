@@ -143,7 +143,8 @@ import Testing
         for flag in [
             "socket", "socket-mode", "data-dir", "max-line-bytes", "max-event-bytes", "shards", "allow-http", "sync",
             "shutdown-grace", "log-level", "workers", "connect-timeout", "request-timeout", "ca-file",
-            "allow-destination", "retry-schedule", "default-rate-limit", "max-in-flight-per-webhook",
+            "allow-destination", "retry-schedule", "default-rate-limit", "max-in-flight-per-webhook", "log-retention",
+            "log-max-rows",
         ] {
             #expect(output.contains("--\(flag)"), "help lists --\(flag)")
             let variable = "HOOKGATE_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")

@@ -150,6 +150,25 @@ import Testing
         #expect(sink.requests.count == 2, "the first attempt and one retry")
     }
 
+    @Test func theRequestLogIsKeptWithinItsBound() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon(["--retry-schedule", "100ms,100ms,100ms,100ms", "--log-max-rows", "2"])
+        let client = try daemon.client()
+        _ = try Self.webhook(client, url: sink.url("/status/500"))
+        _ = try client.request(emit(statusEvent()))
+        _ = try Self.waitForStats(client) { $0[path: "deliveries", "failed"] == 1 }
+        #expect(sink.requests.count == 5)
+        let deadline = Date().addingTimeInterval(20)
+        var items: [JSON] = []
+        repeat {
+            items = try client.request(["cmd": "list_requests"])["requests"]?.arrayValue ?? []
+            if items.count <= 2 { break }
+            usleep(200_000)
+        } while Date() < deadline
+        #expect(items.count == 2, "the oldest lines went")
+        #expect(items.map { $0["attempt"] } == [5, 4], "the newest stay")
+    }
+
     @Test func goneDisablesTheWebhookAndEnableRestoresIt() throws {
         let sink = try Sink()
         let daemon = try Self.daemon()

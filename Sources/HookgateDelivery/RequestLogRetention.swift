@@ -1,0 +1,69 @@
+import Dispatch
+import HookgateCore
+import HookgateStore
+import Logging
+
+/// Keeps the request log within `--log-retention` (age) and `--log-max-rows` (count), in
+/// the background: every few seconds it deletes at most a batch, so the writer is never
+/// held for long, and goes on at once while a pass finds a full batch.
+///
+/// `@unchecked Sendable`: `timer` and `running` are touched only on `queue`.
+public final class RequestLogRetention: @unchecked Sendable {
+    public static let interval = DispatchTimeInterval.seconds(2)
+    static let batch = 10_000
+
+    private let store: any Store
+    private let maxAgeMicroseconds: Int64
+    private let maxRows: Int
+    private let clock: any WallClock
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "hookgate.retention")
+    private var timer: DispatchSourceTimer?
+    private var running = false
+
+    public init(
+        store: any Store, maxAgeMicroseconds: Int64, maxRows: Int, clock: any WallClock = SystemWallClock(),
+        logger: Logger
+    ) {
+        self.store = store
+        self.maxAgeMicroseconds = maxAgeMicroseconds
+        self.maxRows = maxRows
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func start() {
+        queue.async {
+            let timer = DispatchSource.makeTimerSource(queue: self.queue)
+            timer.schedule(deadline: .now(), repeating: Self.interval)
+            timer.setEventHandler { [weak self] in self?.prune() }
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    public func stop() {
+        queue.sync {
+            timer?.cancel()
+            timer = nil
+        }
+    }
+
+    private func prune() {
+        guard !running, timer != nil else { return }
+        running = true
+        let before = clock.now().adding(microseconds: -maxAgeMicroseconds)
+        store.pruneRequestLog(before: before, keepRows: maxRows, batch: Self.batch) { result in
+            self.queue.async {
+                self.running = false
+                switch result {
+                case .success(let deleted):
+                    if deleted > 0 { self.logger.debug("request log pruned", metadata: ["lines": "\(deleted)"]) }
+                    if deleted == Self.batch { self.prune() }
+                case .failure(let error):
+                    self.logger.error("pruning the request log failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
