@@ -17,7 +17,6 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
 
     private let dispatcher: CommandDispatcher
     private let maxOutstanding: Int
-    private let maxLineBytes: Int
 
     /// Sequence number of the next request read / response to write.
     private var nextRequest = 0
@@ -33,9 +32,8 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     private var inputDone = false
     private var closing = false
 
-    init(dispatcher: CommandDispatcher, maxLineBytes: Int, maxOutstanding: Int = 4096) {
+    init(dispatcher: CommandDispatcher, maxOutstanding: Int = 4096) {
         self.dispatcher = dispatcher
-        self.maxLineBytes = maxLineBytes
         self.maxOutstanding = maxOutstanding
     }
 

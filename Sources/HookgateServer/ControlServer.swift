@@ -126,7 +126,7 @@ public final class ControlServer: Service {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlConnectionHandler(dispatcher: dispatcher, maxLineBytes: maxLineBytes))
+                        ControlConnectionHandler(dispatcher: dispatcher))
                 }
             }
     }

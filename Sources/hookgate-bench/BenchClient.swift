@@ -91,15 +91,7 @@ final class DaemonProcess {
     }
 
     /// Resident memory in MiB, from /proc.
-    var residentMiB: Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-        else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
-            return kilobytes / 1024
-        }
-        return 0
-    }
+    var residentMiB: Double { Machine.residentMiB(process: String(process.processIdentifier)) }
 
     func stop() {
         kill(process.processIdentifier, SIGTERM)

@@ -54,8 +54,11 @@ enum Machine {
         return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(model), \(memory) GiB"
     }
 
-    static var residentMiB: Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    static var residentMiB: Double { residentMiB(process: "self") }
+
+    /// A process's resident memory in MiB, from /proc (`self` or a pid).
+    static func residentMiB(process: String) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             return (line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
         }
