@@ -9,17 +9,35 @@ enum DispatchOutcome: Sendable {
     case immediate([UInt8])
     /// The command was handed to the store; the response line completes the promise.
     case pending
+    /// `tail_requests`: pending like the others, but its reply may turn the connection
+    /// into a stream, so the lines after it wait until it is answered.
+    case pendingStream
     /// A line with nothing on it: no request, no response.
     case ignored
+}
+
+/// A response line, and whether the connection becomes a `tail_requests` stream once
+/// it is written.
+struct Reply: Sendable {
+    var line: [UInt8]
+    var stream: TailStream?
+}
+
+/// What a `tail_requests` stream shows: every webhook's attempts, or one's.
+struct TailStream: Sendable {
+    var webhookID: String?
 }
 
 /// Completes one request's response from wherever the work finishes.
 struct Responder: Sendable {
     let id: JSON?
-    let promise: EventLoopPromise<[UInt8]>
+    let promise: EventLoopPromise<Reply>
 
-    func succeed(_ fields: JSONObject) { promise.succeed(CommandDispatcher.success(fields, id: id)) }
-    func fail(_ error: ProtocolError) { promise.succeed(CommandDispatcher.failure(error, id: id)) }
+    func succeed(_ fields: JSONObject) { promise.succeed(Reply(line: CommandDispatcher.success(fields, id: id))) }
+    func fail(_ error: ProtocolError) { promise.succeed(Reply(line: CommandDispatcher.failure(error, id: id))) }
+    func startStream(_ stream: TailStream) {
+        promise.succeed(Reply(line: CommandDispatcher.success(["streaming": true], id: id), stream: stream))
+    }
 }
 
 /// Turns request lines into response lines: parses the envelope, validates, runs the
@@ -71,7 +89,7 @@ public final class CommandDispatcher: Sendable {
     /// Parses and validates `line` at once; a command that needs the store is submitted
     /// to it before this returns, so commands take effect in the order they arrive.
     /// `promise` receives the response of a `.pending` outcome.
-    func dispatch(line: UnsafeRawBufferPointer, promise: @autoclosure () -> EventLoopPromise<[UInt8]>)
+    func dispatch(line: UnsafeRawBufferPointer, promise: @autoclosure () -> EventLoopPromise<Reply>)
         -> DispatchOutcome
     {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
@@ -130,7 +148,7 @@ public final class CommandDispatcher: Sendable {
         } catch {
             responder.fail(error)
         }
-        return .pending
+        return command == .tailRequests ? .pendingStream : .pending
     }
 
     // MARK: - Responses
@@ -168,6 +186,7 @@ public final class CommandDispatcher: Sendable {
         case .stats: try stats(request, responder)
         case .listRequests: try listRequests(request, responder)
         case .redeliver: try redeliver(request, responder)
+        case .tailRequests: try tailRequests(request, responder)
         }
     }
 
@@ -390,6 +409,24 @@ public final class CommandDispatcher: Sendable {
         }
     }
 
+    /// Starts a stream of request items as they are logged, for one webhook when one is
+    /// named (it must exist, in order with the calls before).
+    private func tailRequests(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(in: request, allowed: Command.envelope.union(["webhook_id"]), path: "")
+        guard request["webhook_id"] != nil, request["webhook_id"] != .null else {
+            responder.startStream(TailStream(webhookID: nil))
+            return
+        }
+        let webhookID = try RequestFields.webhookID(request)
+        store.webhook(id: webhookID) { result in
+            switch result {
+            case .failure(let error): responder.fail(self.storeFailure(error))
+            case .success(nil): responder.fail(Self.webhookNotFound)
+            case .success(.some): responder.startStream(TailStream(webhookID: webhookID))
+            }
+        }
+    }
+
     private func listRequests(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         try RequestFields.rejectUnknown(
             in: request,
@@ -527,6 +564,7 @@ enum Command: String, CaseIterable {
     case stats
     case listRequests = "list_requests"
     case redeliver
+    case tailRequests = "tail_requests"
 
     /// Commands whose line is bounded by `--max-event-bytes`.
     var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }

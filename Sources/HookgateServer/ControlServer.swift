@@ -44,6 +44,7 @@ public struct ControlServerError: Error, CustomStringConvertible {
 public final class ControlServer: Service {
     private let configuration: ControlServerConfiguration
     private let dispatcher: CommandDispatcher
+    private let requestTail: RequestTail
     private let store: any Store
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
@@ -52,12 +53,14 @@ public final class ControlServer: Service {
     private let beforeStoreCloses: @Sendable () async -> Void
 
     public init(
-        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher, logger: Logger,
+        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher,
+        requestTail: RequestTail = RequestTail(), logger: Logger,
         beforeStoreCloses: @escaping @Sendable () async -> Void = {}
     ) {
         self.configuration = configuration
         self.store = store
         self.dispatcher = dispatcher
+        self.requestTail = requestTail
         self.logger = logger
         self.beforeStoreCloses = beforeStoreCloses
     }
@@ -116,6 +119,7 @@ public final class ControlServer: Service {
 
     private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
         let dispatcher = self.dispatcher
+        let requestTail = self.requestTail
         let maxLineBytes = configuration.maxLineBytes
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -126,7 +130,7 @@ public final class ControlServer: Service {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlConnectionHandler(dispatcher: dispatcher))
+                        ControlConnectionHandler(dispatcher: dispatcher, requestTail: requestTail))
                 }
             }
     }

@@ -40,6 +40,9 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     private let ingest = Mutex(Ingest())
 
+    /// Told of request-log lines once committed (`observeRequestLog`); on `queue`.
+    private var requestLogObserver: (@Sendable ([LoggedRequest]) -> Void)?
+
     /// Opens (creating if needed) the database in `directory` and migrates it to the
     /// current schema.
     public init(directory: String, sync: SyncMode = .full) throws {
@@ -137,7 +140,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func deleteWebhook(id: String, completion: @escaping Completion<Bool>) {
         submit(completion) { connection in
-            let cancelled = try connection.transaction { () throws(StoreError) -> Int? in
+            let cancelled = try connection.transaction { () throws(StoreError) -> [LoggedRequest]? in
                 guard let webhook = try WebhookRows.fetch(connection, id: id) else { return nil }
                 try connection.query("DELETE FROM webhooks WHERE id = ?", [.text(id)])
                 return try DeliveryRows.cancelPending(
@@ -145,8 +148,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                     reason: "webhook deleted")
             }
             guard let cancelled else { return false }
-            self.counts.add(webhookID: id, state: .pending, -cancelled)
-            self.counts.add(webhookID: id, state: .cancelled, cancelled)
+            self.cancelled(cancelled, webhookID: id)
             return true
         }
     }
@@ -155,7 +157,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>
     ) {
         submit(completion) { connection in
-            let result = try connection.transaction { () throws(StoreError) -> (Webhook, Int)? in
+            let result = try connection.transaction { () throws(StoreError) -> (Webhook, [LoggedRequest])? in
                 guard let current = try WebhookRows.fetch(connection, id: id) else { return nil }
                 let disabled = current.settingState(.disabled, reason: reason, at: time)
                 try connection.query(WebhookRows.update, WebhookRows.bindings(disabled))
@@ -164,10 +166,26 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 return (disabled, cancelled)
             }
             guard let (webhook, cancelled) = result else { return nil }
-            self.counts.add(webhookID: id, state: .pending, -cancelled)
-            self.counts.add(webhookID: id, state: .cancelled, cancelled)
+            self.cancelled(cancelled, webhookID: id)
             return webhook
         }
+    }
+
+    /// After a commit that cancelled a webhook's pending deliveries.
+    private func cancelled(_ logged: [LoggedRequest], webhookID: String) {
+        counts.add(webhookID: webhookID, state: .pending, -logged.count)
+        counts.add(webhookID: webhookID, state: .cancelled, logged.count)
+        published(logged)
+    }
+
+    public func observeRequestLog(_ observer: @escaping @Sendable ([LoggedRequest]) -> Void) {
+        queue.async { self.requestLogObserver = observer }
+    }
+
+    /// Hands committed request-log lines to the observer; on `queue`.
+    private func published(_ logged: [LoggedRequest]) {
+        guard !logged.isEmpty, let observer = requestLogObserver else { return }
+        observer(logged)
     }
 
     // MARK: - Events
@@ -298,18 +316,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>) {
         submit(completion) { connection in
             var ended: [(String, DeliveryState)] = []
+            var logged: [LoggedRequest] = []
+            logged.reserveCapacity(records.count)
             try connection.transaction { () throws(StoreError) in
                 for record in records {
-                    try connection.query(
-                        DeliveryRows.insertRequest,
-                        [
-                            .text(Identifiers.timeOrderedUUID(at: record.at)), .integer(record.at.microseconds),
-                            .integer(record.deliverySeq), .text(record.webhookID), .text(record.eventID),
-                            .text(record.eventType.rawValue), .integer(Int64(record.attempt)), .text(record.url),
-                            .optionalInteger(record.httpStatus.map(Int64.init)), .optionalText(record.errorClass),
-                            .optionalText(record.error), .optionalInteger(record.latencyMicroseconds),
-                            .text(record.userAgent), .blob(record.responseBody), .text(record.outcome.rawValue),
-                        ])
+                    logged.append(try DeliveryRows.logRequest(connection, record))
                     let state: DeliveryState
                     switch record.outcome {
                     case .delivered: state = .delivered
@@ -331,6 +342,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 self.counts.add(webhookID: webhookID, state: .pending, -1)
                 self.counts.add(webhookID: webhookID, state: state, 1)
             }
+            self.published(logged)
         }
     }
 
@@ -759,12 +771,12 @@ enum DeliveryRows {
     }
 
     /// Cancels a webhook's pending deliveries, logging each as a request item with
-    /// outcome `cancelled` and no attempt made; how many there were. Through the due
+    /// outcome `cancelled` and no attempt made; the lines logged. Through the due
     /// index's `state` prefix: cancelling is rare, and an index on webhook_id would cost
     /// every event an insert at a random place.
     static func cancelPending(
         _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String
-    ) throws(StoreError) -> Int {
+    ) throws(StoreError) -> [LoggedRequest] {
         var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
         try connection.query(
             """
@@ -774,20 +786,22 @@ enum DeliveryRows {
         ) { row in
             pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
         }
+        var logged: [LoggedRequest] = []
         for delivery in pending {
-            try connection.query(
-                insertRequest,
-                [
-                    .text(Identifiers.timeOrderedUUID(at: time)), .integer(time.microseconds), .integer(delivery.seq),
-                    .text(webhookID), .text(delivery.eventID), .text(delivery.eventType),
-                    .integer(delivery.attempts), .text(url), .null, .null, .text(reason), .null, .text(""), .blob([]),
-                    .text(RequestOutcome.cancelled.rawValue),
-                ])
+            guard let eventType = EventType(exactly: delivery.eventType) else {
+                throw StoreError(code: SQLITE_CORRUPT, message: "event \(delivery.eventID) has an unreadable type")
+            }
+            let record = AttemptRecord(
+                deliverySeq: delivery.seq, at: time, webhookID: webhookID, eventID: delivery.eventID,
+                eventType: eventType, attempt: Int(delivery.attempts), url: url, httpStatus: nil,
+                errorClass: nil, error: reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
+                outcome: .cancelled, nextAttemptAt: nil)
+            logged.append(try logRequest(connection, record))
             try connection.query(
                 "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
                 [.integer(time.microseconds), .integer(delivery.seq)])
         }
-        return pending.count
+        return logged
     }
 
     static let due = """
@@ -803,7 +817,25 @@ enum DeliveryRows {
         LIMIT ?4
         """
 
-    static let insertRequest = """
+    /// Writes one request-log line.
+    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
+        -> LoggedRequest
+    {
+        let id = Identifiers.timeOrderedUUID(at: record.at)
+        try connection.query(
+            insertRequest,
+            [
+                .text(id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
+                .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
+                .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
+                .optionalText(record.errorClass), .optionalText(record.error),
+                .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
+                .text(record.outcome.rawValue),
+            ])
+        return LoggedRequest(id: id, record: record)
+    }
+
+    private static let insertRequest = """
         INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
                               error_class, error, latency_us, user_agent, response_body, outcome)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

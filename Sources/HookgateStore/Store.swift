@@ -75,6 +75,11 @@ public protocol Store: Sendable {
     /// deliveries (each logged as `cancelled`). Nil when there is no such webhook.
     func disableWebhookAfterGone(
         id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>)
+    /// Hands `observer` every request-log line (attempt or cancellation) once the
+    /// transaction that wrote it has committed, in log order, on the store's own thread:
+    /// it must return at once (`tail_requests` fans out from here). One observer; a later
+    /// call replaces it.
+    func observeRequestLog(_ observer: @escaping @Sendable ([LoggedRequest]) -> Void)
     /// Counts for `stats`: all webhooks, or the one with `webhookID`.
     func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.

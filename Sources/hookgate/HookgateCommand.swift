@@ -313,12 +313,14 @@ struct HookgateCommand: AsyncParsableCommand {
             maxRows: logMaxRows, logger: logger)
         let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
         let grace = Duration.microseconds(graceMicros)
+        let requestTail = RequestTail()
+        store.observeRequestLog { requestTail.publish($0) }
         let server = ControlServer(
             configuration: ControlServerConfiguration(
                 socket: source,
                 maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
                 shutdownGrace: grace),
-            store: store, dispatcher: dispatcher, logger: logger,
+            store: store, dispatcher: dispatcher, requestTail: requestTail, logger: logger,
             beforeStoreCloses: {
                 retention.stop()
                 await engine.stop(grace: grace)

@@ -1,0 +1,157 @@
+import Foundation
+import HookgateCore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `tail_requests`: request items streamed as attempts are logged, through the real
+/// daemon, to real receivers.
+@Suite struct TailRequestsTests {
+    /// Reads `count` stream items (request items, not responses).
+    static func items(_ client: ControlClient, count: Int) throws -> [JSON] {
+        var items: [JSON] = []
+        while items.count < count {
+            let line = try client.readResponse(timeout: 30)
+            #expect(line["ok"] == nil, "a stream item, not a response: \(line)")
+            items.append(line)
+        }
+        return items
+    }
+
+    @Test func streamsEveryAttemptAndCancellationAsItIsLogged() throws {
+        let sink = try Sink()
+        let daemon = try DeliveryTests.daemon(["--retry-schedule", "1h"])
+        let admin = try daemon.client()
+        let everything = try daemon.client()
+        #expect(
+            try everything.request(["cmd": "tail_requests", "id": "all"]) == [
+                "ok": true, "id": "all", "streaming": true,
+            ])
+
+        let (good, _) = try DeliveryTests.webhook(admin, url: sink.url("/status/204"), name: "Good")
+        let (bad, _) = try DeliveryTests.webhook(admin, url: sink.url("/status/500"), name: "Bad")
+        // A stream for one webhook, its client half-closed (as socat does at the end of
+        // its input): it goes on streaming.
+        let goodOnly = try daemon.client()
+        #expect(try goodOnly.request(["cmd": "tail_requests", "webhook_id": .string(good)])["streaming"] == true)
+        goodOnly.shutdownWrite()
+
+        var eventIDs: Set<String> = []
+        for _ in 0..<3 {
+            eventIDs.insert(try #require(try admin.request(emit(statusEvent()))["event_id"]?.stringValue))
+        }
+        let seen = try Self.items(everything, count: 6)
+        #expect(Set(seen.compactMap { $0["event_id"]?.stringValue }) == eventIDs)
+        #expect(seen.filter { $0["webhook_id"] == .string(good) }.allSatisfy { $0["outcome"] == "delivered" })
+        #expect(seen.filter { $0["webhook_id"] == .string(bad) }.allSatisfy { $0["outcome"] == "retrying" })
+        #expect(seen.filter { $0["webhook_id"] == .string(bad) }.count == 3)
+
+        // Each streamed item is the item list_requests shows for the same attempt.
+        let logged = try admin.request(["cmd": "list_requests"])
+        let listed = try #require(logged["requests"]?.arrayValue)
+        #expect(listed.count == 6)
+        for item in seen {
+            #expect(listed.contains(item), "streamed \(item) is not in list_requests")
+        }
+
+        let goodSeen = try Self.items(goodOnly, count: 3)
+        #expect(goodSeen.allSatisfy { $0["webhook_id"] == .string(good) && $0["outcome"] == "delivered" })
+
+        // Deleting the failing webhook cancels its 3 retries: logged, and streamed.
+        #expect(try admin.request(["cmd": "delete_webhook", "webhook_id": .string(bad)]).isOK)
+        let cancelled = try Self.items(everything, count: 3)
+        #expect(cancelled.allSatisfy { $0["webhook_id"] == .string(bad) && $0["outcome"] == "cancelled" })
+        #expect(Set(cancelled.compactMap { $0["event_id"]?.stringValue }) == eventIDs)
+
+        // One more event: the filtered stream gets its attempt and nothing of the others.
+        _ = try admin.request(emit(statusEvent()))
+        let last = try Self.items(goodOnly, count: 1)
+        #expect(last[0]["webhook_id"] == .string(good))
+        #expect(try Self.items(everything, count: 1) == last)
+        #expect(try daemon.stop() == 0)
+        #expect(try everything.readLine(timeout: 5) == nil, "the stream ends when the daemon stops")
+    }
+
+    @Test func aRefusedTailLeavesTheConnectionAsItWas() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        let unknown = "00000000-0000-4000-8000-000000000000"
+        // Pipelined: answered in order; the lines after a refused tail run as usual.
+        try client.send(["cmd": "ping", "id": 1])
+        try client.send(["cmd": "tail_requests", "id": 2, "webhook_id": .string(unknown)])
+        try client.send(["cmd": "tail_requests", "id": 3, "webhook_id": "nope"])
+        try client.send(["cmd": "tail_requests", "id": 4, "since": "2025-01-01T00:00:00Z"])
+        try client.send(["cmd": "list_webhooks", "id": 5])
+        let answers = try (0..<5).map { _ in try client.readResponse() }
+        #expect(answers.map { $0["id"] } == [1, 2, 3, 4, 5])
+        #expect(answers[1].errorCode == "not_found")
+        #expect(answers[1].errorField == "webhook_id")
+        #expect(answers[2].errorCode == "validation")
+        #expect(answers[2].errorField == "webhook_id")
+        #expect(answers[3].errorCode == "validation")
+        #expect(answers[4].isOK)
+
+        // Once a tail is answered the connection is a stream: what follows is not run.
+        let stream = try daemon.client()
+        try stream.send(["cmd": "ping", "id": "before"])
+        try stream.send(["cmd": "tail_requests", "id": "tail"])
+        try stream.send(webhookRequest("ignored", eventTypes: ["SMS_STATUS"]))
+        #expect(try stream.readResponse()["id"] == "before")
+        #expect(try stream.readResponse() == ["ok": true, "id": "tail", "streaming": true])
+        let other = try daemon.client()
+        #expect(try other.request(["cmd": "list_webhooks"])["webhooks"] == [])
+        #expect(try daemon.stop() == 0)
+    }
+
+    @Test func aReaderTooSlowIsToldAndClosedWhileDeliveryGoesOn() throws {
+        // Every attempt fails at once (nothing listens on the port) and is not retried:
+        // thousands of small items a second, and no receiver to wait for.
+        let closedPort = try unusedLoopbackPort()
+        let daemon = try DeliveryTests.daemon(["--retry-schedule", ""])
+        let admin = try daemon.client()
+        let slow = try daemon.client()
+        #expect(try slow.request(["cmd": "tail_requests"])["streaming"] == true)
+        _ = try DeliveryTests.webhook(admin, url: "https://127.0.0.1:\(closedPort)/hook", rateLimit: 10_000)
+
+        // `slow` reads nothing until every delivery has been attempted.
+        let events = 12_000
+        for start in stride(from: 0, to: events, by: 1000) {
+            for i in start..<min(start + 1000, events) { try admin.send(emit(statusEvent(), id: i)) }
+            for _ in start..<min(start + 1000, events) { #expect(try admin.readResponse().isOK) }
+        }
+        _ = try DeliveryTests.waitForStats(admin, { $0[path: "deliveries", "failed"]?.int == events }, timeout: 60)
+
+        var items = 0
+        var last: JSON = .null
+        while let line = try slow.readLine(timeout: 30) {
+            last = try JSONParser.parse(line)
+            if last["ok"] == nil { items += 1 } else { break }
+        }
+        #expect(last == ["ok": false, "error": ["code": "unavailable", "message": "tail overflow"]])
+        #expect(items > 0 && items < events, "\(items) items before the overflow")
+        #expect(try slow.readLine(timeout: 15) == nil, "closed after the overflow line")
+        #expect(try admin.request(["cmd": "ping"]).isOK)
+        #expect(try daemon.stop() == 0)
+    }
+}
+
+/// A loopback TCP port nothing listens on (bound, read, closed).
+func unusedLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
