@@ -303,7 +303,9 @@ public final class DeliveryEngine: @unchecked Sendable {
         let reason = "receiver answered 410 Gone at \(now.rfc3339)"
         let notify = onWebhookDisabled
         let logger = self.logger
-        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now) { result in
+        store.disableWebhookAfterGone(
+            id: delivery.webhookID, reason: reason, at: now, answeredDelivery: delivery.deliverySeq
+        ) { result in
             switch result {
             case .success(let webhook?):
                 logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])

@@ -154,7 +154,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     public func disableWebhookAfterGone(
-        id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>
+        id: String, reason: String, at time: Timestamp, answeredDelivery: Int64,
+        completion: @escaping Completion<Webhook?>
     ) {
         submit(completion) { connection in
             let result = try connection.transaction { () throws(StoreError) -> (Webhook, [LoggedRequest])? in
@@ -162,7 +163,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 let disabled = current.settingState(.disabled, reason: reason, at: time)
                 try connection.query(WebhookRows.update, WebhookRows.bindings(disabled))
                 let cancelled = try DeliveryRows.cancelPending(
-                    connection, webhookID: id, url: current.definition.url, at: time, reason: reason)
+                    connection, webhookID: id, url: current.definition.url, at: time, reason: reason,
+                    except: answeredDelivery)
                 return (disabled, cancelled)
             }
             guard let (webhook, cancelled) = result else { return nil }
@@ -775,14 +777,15 @@ enum DeliveryRows {
     /// index's `state` prefix: cancelling is rare, and an index on webhook_id would cost
     /// every event an insert at a random place.
     static func cancelPending(
-        _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String
+        _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String,
+        except spared: Int64 = 0
     ) throws(StoreError) -> [LoggedRequest] {
         var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
         try connection.query(
             """
             SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
-            WHERE d.state = 'pending' AND d.webhook_id = ?
-            """, [.text(webhookID)]
+            WHERE d.state = 'pending' AND d.webhook_id = ? AND d.seq != ?
+            """, [.text(webhookID), .integer(spared)]
         ) { row in
             pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
         }
@@ -793,7 +796,7 @@ enum DeliveryRows {
             }
             let record = AttemptRecord(
                 deliverySeq: delivery.seq, at: time, webhookID: webhookID, eventID: delivery.eventID,
-                eventType: eventType, attempt: Int(delivery.attempts), url: url, httpStatus: nil,
+                eventType: eventType, attempt: Int(delivery.attempts) + 1, url: url, httpStatus: nil,
                 errorClass: nil, error: reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
                 outcome: .cancelled, nextAttemptAt: nil)
             logged.append(try logRequest(connection, record))

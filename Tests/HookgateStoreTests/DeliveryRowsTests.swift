@@ -1,5 +1,6 @@
 import Foundation
 import HookgateCore
+import Synchronization
 import Testing
 
 @testable import HookgateStore
@@ -187,6 +188,47 @@ struct DeliveryRowsTests {
             try await store.recordAttempts([attempt(again[0], at: seconds(3), outcome: .delivered)])
             let rows = try await store.requestLogRowCount()
             #expect(rows == 2)
+        }
+    }
+
+    /// A 410 ends its own delivery with the attempt that got it (one log line), and
+    /// cancels the webhook's other pending deliveries (a line each, attempt numbered as
+    /// the one they stand for); the observer sees every committed line once.
+    @Test func goneCancelsTheOthersAndLogsEachDeliveryOnce() async throws {
+        try await withStore { store in
+            let observed = Mutex<[LoggedRequest]>([])
+            store.observeRequestLog { lines in observed.withLock { $0.append(contentsOf: lines) } }
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in 0..<3 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            try await store.recordAttempts([attempt(due[2], at: seconds(1), outcome: .retrying, next: seconds(9))])
+            let disabled = try await withCheckedThrowingContinuation { continuation in
+                store.disableWebhookAfterGone(
+                    id: hook.id, reason: "gone", at: seconds(2), answeredDelivery: due[0].deliverySeq
+                ) { continuation.resume(with: $0) }
+            }
+            #expect(disabled?.state == .disabled)
+            var gone = attempt(due[0], at: seconds(2), outcome: .cancelled)
+            gone.httpStatus = 410
+            try await store.recordAttempts([gone])
+
+            let page = try await store.listRequests(RequestQuery())
+            let byDelivery = Dictionary(grouping: page.requests, by: \.record.deliverySeq)
+            #expect(byDelivery[due[0].deliverySeq]?.map(\.record.httpStatus) == [410])
+            #expect(byDelivery[due[1].deliverySeq]?.map(\.record.attempt) == [1])
+            #expect(byDelivery[due[2].deliverySeq]?.map(\.record.attempt) == [2, 1], "newest first")
+            #expect(byDelivery[due[1].deliverySeq]?.first?.record.error == "gone")
+            #expect(page.requests.allSatisfy { $0.record.outcome != .delivered })
+            let stats = try await store.stats()
+            #expect(stats.deliveries[.cancelled] == 3)
+            #expect(stats.deliveries[.pending] == 0)
+            let seen = observed.withLock { $0 }
+            #expect(Set(seen.map(\.id)) == Set(page.requests.map(\.id)))
+            #expect(seen.count == page.requests.count)
         }
     }
 }
