@@ -9,10 +9,14 @@ import Testing
 /// The daemon delivering to real HTTPS receivers on loopback (a test CA made at test
 /// time, loopback opened with --allow-destination).
 @Suite struct DeliveryTests {
-    static func daemon(_ extra: [String] = [], directory: TemporaryDirectory? = nil) throws -> Daemon {
+    /// A daemon trusting the test CA; `allowing` are the `--allow-destination` ranges
+    /// (loopback unless told otherwise).
+    static func daemon(
+        _ extra: [String] = [], allowing ranges: [String] = ["127.0.0.0/8"], directory: TemporaryDirectory? = nil
+    ) throws -> Daemon {
         guard let certificates = TestCertificates.shared else { throw TestFailure("no test certificates") }
         return try Daemon(
-            arguments: ["--allow-destination", "127.0.0.0/8", "--ca-file", certificates.caPEM] + extra,
+            arguments: ranges.flatMap { ["--allow-destination", $0] } + ["--ca-file", certificates.caPEM] + extra,
             directory: directory)
     }
 
@@ -183,6 +187,8 @@ import Testing
         let logged = try client.request(["cmd": "list_requests", "webhook_id": .string(id)])
         #expect(logged[path: "requests"]?.arrayValue?.first?["outcome"] == "cancelled")
         #expect(logged[path: "requests"]?.arrayValue?.first?["http_status"] == 410)
+        #expect(
+            logged[path: "requests"]?.arrayValue?.count == 1, "the 410 attempt is its delivery's one item: \(logged)")
         let enabled = try client.request(["cmd": "enable_webhook", "webhook_id": .string(id)])
         #expect(enabled[path: "webhook", "state"] == "active")
         #expect(try client.request(emit(statusEvent()))["deliveries"] == 1)

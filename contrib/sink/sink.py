@@ -22,7 +22,9 @@ bytes go into an extra "body_base64" field.
 
 Behaviour by path (the query string is ignored for this):
     /status/<code>                  answers <code>
-    /sequence/<key>/<c1>,<c2>,...   the n-th request to <key> gets cn; the last repeats
+    /sequence/<key>/<c1>,<c2>,...   the n-th request to <key> gets cn; the last repeats;
+                                    an item <code>:<value> also sends Retry-After: <value>,
+                                    URL-decoded (/sequence/k/503:2,200)
     /retry-after/<code>/<value>     answers <code> with Retry-After: <value>, URL-decoded
                                     (/retry-after/503/Wed%2C%2021%20Oct%202015%2007%3A28%3A00%20GMT)
     /hang/<seconds>                 reads the request, sleeps, then answers 200
@@ -66,6 +68,7 @@ class LogFile:
 
 class Sink(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # server_close() must not join handler threads (see main)
     allow_reuse_address = True
     request_queue_size = 128
 
@@ -234,12 +237,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = status_code(args[0])
             self.answer(code, f"status {code}\n".encode())
         elif name == "sequence" and len(args) == 2:
-            codes = [status_code(c) for c in args[1].split(",") if c != ""]
-            if not codes:
+            items = [c for c in args[1].split(",") if c != ""]
+            if not items:
                 raise BadParameter("empty sequence")
+            codes = [status_code(c.split(":", 1)[0]) for c in items]
             n = self.server.next_in_sequence(args[0])
-            code = codes[min(n, len(codes) - 1)]
-            self.answer(code, f"status {code}\n".encode())
+            i = min(n, len(items) - 1)
+            headers = []
+            if ":" in items[i]:
+                headers.append(("Retry-After", urllib.parse.unquote(items[i].split(":", 1)[1])))
+            self.answer(codes[i], f"status {codes[i]}\n".encode(), headers)
         elif name == "retry-after" and len(args) >= 2:
             code = status_code(args[0])
             value = urllib.parse.unquote("/".join(args[1:]))
