@@ -59,6 +59,9 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// a second, for retries falling due.
     private var scanWanted = true
     private var nextPeriodicScan = Timestamp(microseconds: 0)
+    /// Retries falling due before the next periodic scan: scanned for at their due
+    /// time (to the tick), not up to a second late.
+    private var retriesDueSoon: [Timestamp] = []
     private static let periodicScanMicroseconds: Int64 = 1_000_000
     private var stopping = false
     private var records: [AttemptRecord] = []
@@ -142,7 +145,7 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     private func tick() {
         let now = clock.now()
-        if scanWanted || now >= nextPeriodicScan {
+        if scanWanted || now >= nextPeriodicScan || retriesDueSoon.contains(where: { $0 <= now }) {
             scan()
         }
         sendReady()
@@ -163,6 +166,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         scanWanted = false
         let now = clock.now()
         nextPeriodicScan = now.adding(microseconds: Self.periodicScanMicroseconds)
+        retriesDueSoon.removeAll { $0 <= now }
         // Full lanes are left out in the store's query, so a long backlog behind a low
         // rate_limit is neither read nor allowed to hide other webhooks' deliveries.
         let full = lanes.compactMap { id, lane in lane.waiting.count >= laneCapacity(rate: lane.bucket.rate) ? id : nil
@@ -292,7 +296,12 @@ public final class DeliveryEngine: @unchecked Sendable {
                     // Left pending in the store: they go out again (at least once).
                     self.logger.error("recording attempts failed", metadata: ["error": "\(error)"])
                 }
-                for record in batch { self.claimed.remove(record.deliverySeq) }
+                for record in batch {
+                    self.claimed.remove(record.deliverySeq)
+                    if let next = record.nextAttemptAt, next < self.nextPeriodicScan {
+                        self.retriesDueSoon.append(next)
+                    }
+                }
                 self.scanWanted = true
                 self.recordPending()
             }
