@@ -90,6 +90,17 @@ step "an error: the answer names the field at fault (here rate_limit)"
 echo '{"cmd":"create_webhook","id":8,"name":"Too fast","url":"https://example.com/hooks/x","filter":{"event_type":["SMS_STATUS"]},"rate_limit":20000}' | socat -t5 - UNIX-CONNECT:"$SOCK"
 
 # ---------------------------------------------------------------------------------
+step "tail_requests for 3 seconds, and emit_event meanwhile: the stream shows the attempt as it is logged (example.com may be unreachable from here: then it is a retrying item)"
+echo '{"cmd":"tail_requests","id":12,"webhook_id":"'"$WEBHOOK_ID"'"}' | socat -t3 - UNIX-CONNECT:"$SOCK" &
+sleep 0.5
+echo '{"cmd":"emit_event","id":11,"event":{"event_type":"SMS_STATUS","status":{"id":"m-1","type":"SMS","sender":"61400000000","recipient":"61411111111","status":"DELIVERED"}}}' | socat -t5 - UNIX-CONNECT:"$SOCK"
+wait
+
+# ---------------------------------------------------------------------------------
+step "list_requests: the attempts so far, newest first"
+echo '{"cmd":"list_requests","id":13,"webhook_id":"'"$WEBHOOK_ID"'","limit":5}' | socat -t5 - UNIX-CONNECT:"$SOCK"
+
+# ---------------------------------------------------------------------------------
 step "delete_webhook, then get_webhook answers not_found"
 echo '{"cmd":"delete_webhook","id":9,"webhook_id":"'"$WEBHOOK_ID"'"}' | socat -t5 - UNIX-CONNECT:"$SOCK"
 echo '{"cmd":"get_webhook","id":10,"webhook_id":"'"$WEBHOOK_ID"'"}' | socat -t5 - UNIX-CONNECT:"$SOCK"
