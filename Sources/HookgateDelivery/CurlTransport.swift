@@ -14,27 +14,43 @@ public final class CurlTransport: Sendable {
 
     public init(options: DeliveryTransportOptions) throws {
         CurlGlobal.initialise()
-        var caBundle: [UInt8] = []
-        // --ca-file adds to the system's bundle rather than replacing it.
-        if let system = FileManager.default.contents(atPath: options.systemBundlePath) {
-            caBundle.append(contentsOf: system)
-            caBundle.append(0x0A)
-        }
-        caBundle.append(contentsOf: options.extraCertificatesPEM)
         let settings = CurlWorker.Settings(
             connectTimeoutMilliseconds: Int(options.connectTimeoutMicroseconds / 1000),
             requestTimeoutMilliseconds: Int(options.requestTimeoutMicroseconds / 1000),
-            caBundle: caBundle, addressGuard: options.addressGuard, allowHTTP: options.allowHTTP)
+            caFile: try Self.caFile(options), addressGuard: options.addressGuard, allowHTTP: options.allowHTTP)
         workers = try (0..<max(1, options.workers)).map { try CurlWorker(number: $0, settings: settings) }
+    }
+
+    /// The CA file curl reads: the system's bundle, or with extra certificates (`--ca-file`
+    /// adds to the system's bundle rather than replacing it) both written to one file.
+    static func caFile(_ options: DeliveryTransportOptions) throws -> String {
+        guard !options.extraCertificatesPEM.isEmpty else { return options.systemBundlePath }
+        var bundle = FileManager.default.contents(atPath: options.systemBundlePath).map { Array($0) } ?? []
+        bundle.append(0x0A)
+        bundle.append(contentsOf: options.extraCertificatesPEM)
+        let path = options.bundleDirectory + "/ca-bundle.pem"
+        do {
+            try Data(bundle).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw DeliveryError("cannot write the CA bundle \(path): \(error)")
+        }
+        return path
     }
 
     /// Sends `request`; `completion` runs on a worker thread when it is done.
     public func send(_ request: DeliveryRequest, completion: @escaping @Sendable (DeliveryResponse) -> Void) {
+        send([request], completion: completion)
+    }
+
+    /// Sends `requests` through one worker (one wake-up for all); `completion` runs on
+    /// that worker's thread once per request as each is done (the response's `tag` says which).
+    public func send(_ requests: [DeliveryRequest], completion: @escaping @Sendable (DeliveryResponse) -> Void) {
+        guard !requests.isEmpty else { return }
         let index = next.withLock { value -> Int in
             defer { value = (value + 1) % workers.count }
             return value
         }
-        workers[index].submit(request, completion: completion)
+        workers[index].submit(requests, completion: completion)
     }
 
     /// Stops every worker: transfers still running are abandoned and completed as
@@ -66,7 +82,7 @@ final class CurlWorker: @unchecked Sendable {
     struct Settings: Sendable {
         var connectTimeoutMilliseconds: Int
         var requestTimeoutMilliseconds: Int
-        var caBundle: [UInt8]
+        var caFile: String
         var addressGuard: AddressGuard
         var allowHTTP: Bool
     }
@@ -99,16 +115,18 @@ final class CurlWorker: @unchecked Sendable {
         thread.start()
     }
 
-    func submit(_ request: DeliveryRequest, completion: @escaping @Sendable (DeliveryResponse) -> Void) {
+    func submit(_ requests: [DeliveryRequest], completion: @escaping @Sendable (DeliveryResponse) -> Void) {
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopping else { return false }
-            inbox.jobs.append(Job(request: request, completion: completion))
+            for request in requests { inbox.jobs.append(Job(request: request, completion: completion)) }
             return true
         }
         if accepted {
             curl_multi_wakeup(multi)
         } else {
-            completion(Transfer.failed(request.tag, .network, CurlTransport.shutdownMessage))
+            for request in requests {
+                completion(Transfer.failed(request.tag, .network, CurlTransport.shutdownMessage))
+            }
         }
     }
 
@@ -121,6 +139,9 @@ final class CurlWorker: @unchecked Sendable {
     // MARK: - The worker thread
 
     private var running: [UnsafeMutableRawPointer: Transfer] = [:]
+    /// Finished handles with the shared options set, for the next transfers.
+    private var idleHandles: [UnsafeMutableRawPointer] = []
+    private static let maxIdleHandles = 256
 
     private func run() {
         var stillRunning: Int32 = 0
@@ -142,14 +163,27 @@ final class CurlWorker: @unchecked Sendable {
             transfer.complete(Transfer.failed(transfer.tag, .network, CurlTransport.shutdownMessage))
         }
         running.removeAll()
+        for easy in idleHandles { curl_easy_cleanup(easy) }
+        idleHandles.removeAll()
         curl_multi_cleanup(multi)
         finished.withLock { $0 = true }
     }
 
     private func start(_ job: Job) {
-        guard let easy = curl_easy_init() else {
-            job.completion(Transfer.failed(job.request.tag, .network, "curl_easy_init failed"))
-            return
+        let easy: UnsafeMutableRawPointer
+        if let reused = idleHandles.popLast() {
+            easy = reused
+        } else {
+            guard let made = curl_easy_init() else {
+                job.completion(Transfer.failed(job.request.tag, .network, "curl_easy_init failed"))
+                return
+            }
+            if let problem = configureShared(made) {
+                curl_easy_cleanup(made)
+                job.completion(Transfer.failed(job.request.tag, .network, problem))
+                return
+            }
+            easy = made
         }
         let transfer = Transfer(job.request, completion: job.completion, guard: settings.addressGuard)
         if let problem = configure(easy, transfer) {
@@ -161,14 +195,27 @@ final class CurlWorker: @unchecked Sendable {
         curl_multi_add_handle(multi, easy)
     }
 
-    /// Sets up one transfer; the name of the option that failed, or nil.
-    private func configure(_ easy: UnsafeMutableRawPointer, _ transfer: Transfer) -> String? {
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
+    /// A finished transfer's handle goes back to the idle list (up to a bound), its
+    /// pointers to the transfer's memory cleared.
+    private func recycle(_ easy: UnsafeMutableRawPointer) {
+        guard idleHandles.count < Self.maxIdleHandles else {
+            curl_easy_cleanup(easy)
+            return
+        }
+        _ = hookgate_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, nil)
+        _ = hookgate_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
+        _ = hookgate_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, nil)
+        _ = hookgate_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, nil)
+        _ = hookgate_curl_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, nil)
+        idleHandles.append(easy)
+    }
+
+    /// The options every transfer shares, set once per handle.
+    private func configureShared(_ easy: UnsafeMutableRawPointer) -> String? {
         var failed: String?
         func check(_ code: CURLcode, _ name: String) {
             if code != CURLE_OK, failed == nil { failed = "\(name): \(String(cString: curl_easy_strerror(code)))" }
         }
-        check(hookgate_curl_setopt_string(easy, CURLOPT_URL, transfer.url), "URL")
         // Only the scheme the URL rule allows; never another protocol through a redirect.
         check(
             hookgate_curl_setopt_string(easy, CURLOPT_PROTOCOLS_STR, settings.allowHTTP ? "https,http" : "https"),
@@ -184,13 +231,23 @@ final class CurlWorker: @unchecked Sendable {
         check(hookgate_curl_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)), "HTTP version")
         check(hookgate_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1), "VERIFYPEER")
         check(hookgate_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2), "VERIFYHOST")
-        settings.caBundle.withUnsafeBytes { bytes in
-            var blob = curl_blob(
-                data: UnsafeMutableRawPointer(mutating: bytes.baseAddress), len: bytes.count,
-                flags: UInt32(CURL_BLOB_COPY))
-            check(hookgate_curl_setopt_blob(easy, CURLOPT_CAINFO_BLOB, &blob), "CA bundle")
-        }
+        check(hookgate_curl_setopt_string(easy, CURLOPT_CAINFO, settings.caFile), "CA file")
         check(hookgate_curl_setopt_long(easy, CURLOPT_POST, 1), "POST")
+        check(hookgate_curl_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteBody), "write callback")
+        check(hookgate_curl_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, curlReadHeader), "header callback")
+        check(hookgate_curl_setopt_opensocket_callback(easy, curlOpenSocket), "open socket callback")
+        return failed
+    }
+
+    /// Sets up one transfer on a handle with the shared options; the name of the option
+    /// that failed, or nil.
+    private func configure(_ easy: UnsafeMutableRawPointer, _ transfer: Transfer) -> String? {
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var failed: String?
+        func check(_ code: CURLcode, _ name: String) {
+            if code != CURLE_OK, failed == nil { failed = "\(name): \(String(cString: curl_easy_strerror(code)))" }
+        }
+        check(hookgate_curl_setopt_string(easy, CURLOPT_URL, transfer.url), "URL")
         check(
             hookgate_curl_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.body.count)), "body size")
         transfer.body.withUnsafeBufferPointer { body in
@@ -201,11 +258,8 @@ final class CurlWorker: @unchecked Sendable {
             }
         }
         check(hookgate_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, transfer.headerList), "headers")
-        check(hookgate_curl_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteBody), "write callback")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, context), "write data")
-        check(hookgate_curl_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, curlReadHeader), "header callback")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, context), "header data")
-        check(hookgate_curl_setopt_opensocket_callback(easy, curlOpenSocket), "open socket callback")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, context), "open socket data")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "error buffer")
         return failed
@@ -220,7 +274,7 @@ final class CurlWorker: @unchecked Sendable {
             if let transfer = running.removeValue(forKey: easy) {
                 transfer.complete(transfer.response(code: code, easy: easy))
             }
-            curl_easy_cleanup(easy)
+            recycle(easy)
         }
     }
 }
@@ -328,13 +382,27 @@ private let curlReadHeader: hookgate_curl_data_callback = { data, size, count, c
     let length = size * count
     guard let data, let context else { return length }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
-    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
-    if line.lowercased().hasPrefix("http/") {
+    let line = UnsafeRawBufferPointer(start: data, count: length)
+    // Every answer's header lines pass here: only two kinds matter, and the rest cost
+    // no allocation.
+    if hasPrefixIgnoringCase(line, "http/") {
         transfer.retryAfter = nil  // A new response (after 1xx): forget the last one's headers.
-    } else if let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "retry-after" {
-        transfer.retryAfter = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+    } else if hasPrefixIgnoringCase(line, "retry-after:") {
+        let value = String(decoding: line.dropFirst("retry-after:".utf8.count), as: UTF8.self)
+        transfer.retryAfter = value.trimmingCharacters(in: .whitespacesAndNewlines)
     }
     return length
+}
+
+/// ASCII case-insensitive prefix test; `prefix` is lowercase.
+private func hasPrefixIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ prefix: StaticString) -> Bool {
+    guard bytes.count >= prefix.utf8CodeUnitCount else { return false }
+    for index in 0..<prefix.utf8CodeUnitCount {
+        var byte = bytes[index]
+        if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
+        if byte != prefix.utf8Start[index] { return false }
+    }
+    return true
 }
 
 private let curlOpenSocket: hookgate_curl_opensocket_callback = { context, purpose, address in

@@ -42,10 +42,44 @@ public final class DeliveryEngine: @unchecked Sendable {
     private let queue = DispatchQueue(label: "hookgate.delivery")
     private var timer: DispatchSourceTimer?
 
-    private struct WebhookLane {
+    /// One webhook's deliveries held in memory. A class, so the engine mutates its queue
+    /// in place (a struct in the dictionary would be copied on every change).
+    private final class WebhookLane {
         var bucket: TokenBucket
-        var waiting: [DueDelivery] = []
         var inFlight = 0
+        /// Waiting for a token, oldest first, from `head` on: a queue whose pops do not
+        /// move the rest.
+        private var waiting: [DueDelivery] = []
+        private var head = 0
+
+        init(bucket: TokenBucket) { self.bucket = bucket }
+
+        var waitingCount: Int { waiting.count - head }
+
+        func append(_ delivery: DueDelivery) { waiting.append(delivery) }
+
+        func popFirst() -> DueDelivery? {
+            guard head < waiting.count else { return nil }
+            let first = waiting[head]
+            head += 1
+            if head == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 1024, head * 2 >= waiting.count {
+                waiting.removeFirst(head)
+                head = 0
+            }
+            return first
+        }
+
+        /// Empties the queue; what it held.
+        func removeAllWaiting() -> ArraySlice<DueDelivery> {
+            defer {
+                waiting.removeAll()
+                head = 0
+            }
+            return waiting[head...]
+        }
     }
 
     private var lanes: [String: WebhookLane] = [:]
@@ -62,6 +96,14 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// Retries falling due before the next periodic scan: scanned for at their due
     /// time (to the tick), not up to a second late.
     private var retriesDueSoon: [Timestamp] = []
+    /// When `sendReady` runs next for lanes waiting for a token (see `wake`).
+    private var wakeAt: Timestamp?
+    /// Requests made by `send`, for the transport (`flushOutgoing`).
+    private var outgoing: [DeliveryRequest] = []
+    /// What is in flight, by delivery seq (the request's tag).
+    private var sent: [Int64: (delivery: DueDelivery, at: Timestamp)] = [:]
+    /// Responses from the transport's threads, for `takeResponses` on `queue`.
+    private let responses = Mutex<[DeliveryResponse]>([])
     private static let periodicScanMicroseconds: Int64 = 1_000_000
     private var stopping = false
     private var records: [AttemptRecord] = []
@@ -109,12 +151,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// A webhook changed (updated, disabled, deleted, secret rotated): what is held for
     /// it is released and scanned again with its new state.
     public func webhookChanged(id: String) {
-        queue.async {
-            self.scanWanted = true
-            guard let lane = self.lanes[id] else { return }
-            for delivery in lane.waiting { self.claimed.remove(delivery.deliverySeq) }
-            self.lanes[id]?.waiting.removeAll()
-        }
+        queue.async { self.release(webhookID: id) }
     }
 
     /// Stops sending; attempts in flight get until `grace` to finish and be recorded;
@@ -143,6 +180,13 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     // MARK: - On `queue`
 
+    /// Lets go of what waits for a webhook: it is scanned again with its new state.
+    private func release(webhookID id: String) {
+        scanWanted = true
+        guard let lane = lanes[id] else { return }
+        for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
+    }
+
     private func tick() {
         let now = clock.now()
         if scanWanted || now >= nextPeriodicScan || retriesDueSoon.contains(where: { $0 <= now }) {
@@ -169,8 +213,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         retriesDueSoon.removeAll { $0 <= now }
         // Full lanes are left out in the store's query, so a long backlog behind a low
         // rate_limit is neither read nor allowed to hide other webhooks' deliveries.
-        let full = lanes.compactMap { id, lane in lane.waiting.count >= laneCapacity(rate: lane.bucket.rate) ? id : nil
-        }
+        let full = lanes.compactMap { id, lane in lane.waitingCount >= laneCapacity(rate: lane.bucket.rate) ? id : nil }
         store.dueDeliveries(now: now, after: cursor, excluding: full, limit: room) { result in
             self.queue.async { self.scanned(result, limit: room) }
         }
@@ -186,14 +229,16 @@ public final class DeliveryEngine: @unchecked Sendable {
             // A lane holds what it can send in a few ticks; the rest waits in the store.
             for delivery in due where !claimed.contains(delivery.deliverySeq) {
                 let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
-                var lane = lanes[delivery.webhookID] ?? WebhookLane(bucket: TokenBucket(rate: rate, now: now))
-                if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
-                guard lane.waiting.count < laneCapacity(rate: rate) else {
+                let lane: WebhookLane
+                if let existing = lanes[delivery.webhookID] {
+                    lane = existing
+                } else {
+                    lane = WebhookLane(bucket: TokenBucket(rate: rate, now: now))
                     lanes[delivery.webhookID] = lane
-                    continue
                 }
-                lane.waiting.append(delivery)
-                lanes[delivery.webhookID] = lane
+                if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
+                guard lane.waitingCount < laneCapacity(rate: rate) else { continue }
+                lane.append(delivery)
                 claimed.insert(delivery.deliverySeq)
             }
             // A short page means the end of what is due: start from the top next time; a
@@ -209,35 +254,76 @@ public final class DeliveryEngine: @unchecked Sendable {
     }
 
     private func sendReady() {
-        guard !stopping else { return }
         let now = clock.now()
-        for id in Array(lanes.keys) {
-            guard var lane = lanes[id] else { continue }
-            var sent = 0
-            while sent < lane.waiting.count, lane.inFlight < options.maxInFlightPerWebhook,
-                lane.bucket.take(at: now)
-            {
-                send(lane.waiting[sent], at: now)
-                lane.inFlight += 1
-                sent += 1
-            }
-            lane.waiting.removeFirst(sent)
-            if lane.waiting.isEmpty && lane.inFlight == 0 {
-                // Keep the bucket only while the webhook is busy: an idle one starts full.
-                lanes[id] = nil
-            } else {
-                lanes[id] = lane
-            }
+        for (id, lane) in lanes { sendReady(lane, id: id, at: now) }
+        flushOutgoing()
+    }
+
+    /// Sends what the lane's bucket and in-flight bound allow now. A lane held back only
+    /// by its bucket is woken when its next token is there: between ticks a bucket can
+    /// fill up (it holds a tenth of a second's tokens), and tokens beyond full are lost.
+    private func sendReady(_ lane: WebhookLane, id: String, at now: Timestamp) {
+        guard !stopping else { return }
+        while lane.waitingCount > 0, lane.inFlight < options.maxInFlightPerWebhook, lane.bucket.take(at: now),
+            let delivery = lane.popFirst()
+        {
+            send(delivery, at: now)
+            lane.inFlight += 1
+        }
+        if lane.waitingCount == 0 && lane.inFlight == 0 {
+            // Keep the bucket only while the webhook is busy: an idle one starts full.
+            lanes[id] = nil
+        } else if lane.waitingCount > 0 && lane.inFlight < options.maxInFlightPerWebhook {
+            wake(at: max(lane.bucket.nextToken(at: now), now.adding(microseconds: 1000)), now: now)
+        }
+    }
+
+    /// Runs `sendReady` at `time` unless a wake at or before it is already set.
+    private func wake(at time: Timestamp, now: Timestamp) {
+        if let scheduled = wakeAt, scheduled <= time { return }
+        wakeAt = time
+        queue.asyncAfter(deadline: .now() + .microseconds(Int(time.microseconds - now.microseconds))) {
+            guard self.wakeAt == time else { return }
+            self.wakeAt = nil
+            self.sendReady()
         }
     }
 
     private func send(_ delivery: DueDelivery, at now: Timestamp) {
         inFlightTotal.withLock { $0 += 1 }
         inFlightByWebhook.withLock { $0[delivery.webhookID, default: 0] += 1 }
-        let request = DeliveryRequestBuilder.request(for: delivery, tag: UInt64(delivery.deliverySeq), at: now)
-        transport.send(request) { response in
-            self.queue.async { self.finished(delivery, response, sentAt: now) }
+        sent[delivery.deliverySeq] = (delivery, now)
+        outgoing.append(DeliveryRequestBuilder.request(for: delivery, tag: UInt64(delivery.deliverySeq), at: now))
+    }
+
+    /// Hands the requests gathered by `send` to the transport in one batch.
+    private func flushOutgoing() {
+        guard !outgoing.isEmpty else { return }
+        let batch = outgoing
+        outgoing.removeAll(keepingCapacity: true)
+        transport.send(batch) { response in self.arrived(response) }
+    }
+
+    /// On a transport thread: responses gather until the engine's queue takes them all,
+    /// one hop per batch rather than one per response.
+    private func arrived(_ response: DeliveryResponse) {
+        let first = responses.withLock { responses in
+            responses.append(response)
+            return responses.count == 1
         }
+        if first { queue.async { self.takeResponses() } }
+    }
+
+    private func takeResponses() {
+        let batch = responses.withLock { responses in
+            defer { responses.removeAll(keepingCapacity: true) }
+            return responses
+        }
+        for response in batch {
+            guard let (delivery, sentAt) = sent.removeValue(forKey: Int64(response.tag)) else { continue }
+            finished(delivery, response, sentAt: sentAt)
+        }
+        flushOutgoing()
     }
 
     private func finished(_ delivery: DueDelivery, _ response: DeliveryResponse, sentAt: Timestamp) {
@@ -279,7 +365,8 @@ public final class DeliveryEngine: @unchecked Sendable {
                 latencyMicroseconds: response.latencyMicroseconds, userAgent: DeliveryRequestBuilder.userAgent,
                 responseBody: response.responseBody, outcome: outcome, nextAttemptAt: next))
         recordPending()
-        sendReady()
+        // Only this webhook's lane has a freed slot.
+        if let lane = lanes[delivery.webhookID] { sendReady(lane, id: delivery.webhookID, at: now) }
     }
 
     /// Stores the outcomes gathered so far in one transaction; a delivery is released
@@ -324,7 +411,8 @@ public final class DeliveryEngine: @unchecked Sendable {
                 logger.error("disabling after 410 failed", metadata: ["error": "\(error)"])
             }
         }
-        // What this engine holds for the webhook goes back to the store, now cancelled.
-        webhookChanged(id: delivery.webhookID)
+        // What this engine holds for the webhook goes back to the store, now cancelled;
+        // nothing more of it is sent.
+        release(webhookID: delivery.webhookID)
     }
 }

@@ -68,6 +68,10 @@ public struct DeliveryTransportOptions: Sendable {
     public var extraCertificatesPEM: [UInt8]
     /// Where the system's bundle is read from.
     public var systemBundlePath: String
+    /// Where the system's bundle and the extra certificates are written as one file
+    /// when there are extra certificates (curl copies an in-memory bundle into every
+    /// transfer; a file it reads once per connection).
+    public var bundleDirectory: String
     public var addressGuard: AddressGuard
     public var allowHTTP: Bool
     public static let maxResponseBodyBytes = 4096
@@ -75,8 +79,9 @@ public struct DeliveryTransportOptions: Sendable {
     public init(
         workers: Int = 2, connectTimeoutMicroseconds: Int64 = 5_000_000, requestTimeoutMicroseconds: Int64 = 15_000_000,
         extraCertificatesPEM: [UInt8] = [], systemBundlePath: String = "/etc/ssl/certs/ca-certificates.crt",
-        addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false
+        bundleDirectory: String = "/tmp", addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false
     ) {
+        self.bundleDirectory = bundleDirectory
         self.workers = workers
         self.connectTimeoutMicroseconds = connectTimeoutMicroseconds
         self.requestTimeoutMicroseconds = requestTimeoutMicroseconds

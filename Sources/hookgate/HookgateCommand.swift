@@ -291,7 +291,7 @@ struct HookgateCommand: AsyncParsableCommand {
                 workers: workers,
                 connectTimeoutMicroseconds: Units.durationMicroseconds(connectTimeout) ?? 5_000_000,
                 requestTimeoutMicroseconds: Units.durationMicroseconds(requestTimeout) ?? 15_000_000,
-                extraCertificatesPEM: extraCertificates,
+                extraCertificatesPEM: extraCertificates, bundleDirectory: dataDirectory,
                 addressGuard: AddressGuard(allowed: allowDestination.compactMap(CIDR.init)), allowHTTP: allowHTTP))
         let engine = DeliveryEngine(
             store: store, transport: transport,

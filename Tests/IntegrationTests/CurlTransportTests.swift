@@ -24,6 +24,7 @@ import Testing
         try CurlTransport(
             options: DeliveryTransportOptions(
                 workers: 2, requestTimeoutMicroseconds: requestTimeout, extraCertificatesPEM: trustCA ? caPEM : [],
+                bundleDirectory: TestCertificates.shared?.directory ?? "/tmp",
                 addressGuard: AddressGuard(allowed: ranges.compactMap(CIDR.init)), allowHTTP: allowHTTP))
     }
 
