@@ -9,14 +9,17 @@ import Synchronization
 
 /// hookgate's benchmark: prints figures, asserts nothing (DESIGN.md "Performance targets").
 ///
-///   hookgate-bench [--binary PATH] [--events N] [--only emit|match] [--webhooks 1,1000,100000]
+///   hookgate-bench [--binary PATH] [--events N] [--only emit|match|deliver] [--webhooks 1,1000,100000]
 ///                  [--sync full,normal]
+///                  [--sink-port P --timed-log F --curl-loop PATH --wrk-script F [--connections C]
+///                   [--deliveries N]]
 ///
 /// emit: the real daemon (release build) over its socket: `emit_event` throughput on one
 /// pipelined connection and on 8, with 1, 1,000 and 100,000 webhooks, at `--sync full`
 /// (durable, the default) and `--sync normal`, and the daemon's resident memory.
 /// match: the matcher in process with 100,000 webhooks of mixed filters: latency per
 /// event (p50/p99/p99.9) and the memory the index takes.
+/// deliver (needs the sink that contrib/bench/run.sh starts): see `DeliverBench`.
 @main
 struct BenchMain {
     static func main() throws {
@@ -32,6 +35,12 @@ struct BenchMain {
         let only = option("--only")
         let webhookCounts = option("--webhooks").map { $0.split(separator: ",").compactMap { Int($0) } }
         let syncModes = option("--sync").map { $0.split(separator: ",").map(String.init) }
+        let sinkPort = option("--sink-port").flatMap(Int.init)
+        let timedLog = option("--timed-log")
+        let curlLoop = option("--curl-loop")
+        let wrkScript = option("--wrk-script")
+        let connections = option("--connections").flatMap(Int.init) ?? 64
+        let deliveries = option("--deliveries").flatMap(Int.init) ?? 200_000
 
         print("hookgate-bench \(HookgateVersion.current)")
         print("machine: \(Machine.description)")
@@ -40,6 +49,20 @@ struct BenchMain {
             try EmitBench.run(
                 binary: binary, events: events, webhookCounts: webhookCounts ?? [1, 1000, 100_000],
                 syncModes: syncModes ?? ["full", "normal"])
+        }
+        if only == nil || only == "deliver" {
+            guard let sinkPort, let timedLog, let curlLoop, let wrkScript else {
+                if only == nil { return }
+                throw BenchError(
+                    "deliver needs --sink-port, --timed-log, --curl-loop and --wrk-script (run.sh sets them)")
+            }
+            let directory = NSTemporaryDirectory() + "hookgate-bench-deliver-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try DeliverBench(
+                sinkPort: sinkPort, timedLog: timedLog, curlLoop: curlLoop, wrkScript: wrkScript, binary: binary,
+                connections: connections, deliveries: deliveries, workDirectory: directory
+            ).run()
         }
     }
 }

@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
 # Builds hookgate and its benchmark in release mode and runs it; prints figures only.
-#   bash contrib/bench/run.sh [--events N] [--only emit|match]
+#   bash contrib/bench/run.sh [--only emit|match|deliver] [--events N] [--webhooks 1,1000]
+#                             [--sync full,normal] [--connections C] [--deliveries N]
+# The delivery part POSTs to a loopback nginx sink this script starts (nginx-sink.sh) and
+# compares hookgate with wrk and with curl-loop.c, compiled here; as root the script
+# installs nginx, wrk, gcc and libcurl's headers when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
+
+packages=(nginx wrk gcc libcurl4-openssl-dev python3)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "run.sh: missing Debian packages; run as root: apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
 swift build -c release --product hookgate
 swift build -c release --product hookgate-bench
-exec .build/release/hookgate-bench --binary .build/release/hookgate "$@"
+
+work=$(mktemp -d /tmp/hookgate-bench.XXXXXX)
+trap 'bash contrib/bench/nginx-sink.sh stop "$work" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bash contrib/bench/nginx-sink.sh start "$work" "$port"
+gcc -std=c11 -O2 -Wall -Wextra -o "$work/curl-loop" contrib/bench/curl-loop.c -lcurl
+
+.build/release/hookgate-bench --binary .build/release/hookgate \
+    --sink-port "$port" --timed-log "$work/timed.log" --curl-loop "$work/curl-loop" \
+    --wrk-script contrib/bench/wrk-post.lua "$@"

@@ -1,0 +1,273 @@
+import Foundation
+import HookgateCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// deliver: the real daemon POSTing to a loopback nginx sink (keep-alive, `return 204`),
+/// against two ceilings measured in the same run with the same body and connections: a
+/// bare libcurl multi loop (contrib/bench/curl-loop.c, the transport's) and wrk (the
+/// machine's). Then the rate one webhook is held to at 10, 1,000 and 10,000 per second,
+/// and the latency from `emit_event` to the sink's receipt at a moderate load.
+struct DeliverBench {
+    /// Where run.sh put the sink and the ceilings' tools.
+    var sinkPort: Int
+    /// nginx's log of requests under /timed/: "<unix time in ms> <webhook-id>" a line.
+    var timedLog: String
+    var curlLoop: String
+    var wrkScript: String
+    var binary: String
+    var connections: Int
+    var deliveries: Int
+    var workDirectory: String
+
+    /// Webhooks sharing the throughput run: every event matches one of them, and
+    /// together they may use `connections` at once.
+    static let webhooks = 8
+
+    var sinkURL: String { "http://127.0.0.1:\(sinkPort)/hook" }
+
+    func run() throws {
+        print("")
+        print("delivery: \(binary) to nginx on 127.0.0.1:\(sinkPort) (keep-alive, return 204)")
+        let bodyFile = workDirectory + "/body.json"
+        let body = JSONWriter.bytes(Self.deliveredBody(Self.event(sender: Population.phone(0))))
+        try Data(body).write(to: URL(fileURLWithPath: bodyFile))
+        print("  body \(body.count) bytes, \(connections) connections")
+
+        let wrk = try Self.figure(
+            of: "/usr/bin/env",
+            ["wrk", "-t", "2", "-c", String(connections), "-d", "10s", "-s", wrkScript, sinkURL],
+            environment: ["WRK_BODY_FILE": bodyFile], line: "wrk-post:")
+        print("  wrk (the machine's ceiling):          \(wrk.line)")
+        let curl = try Self.figure(
+            of: curlLoop,
+            [
+                "--url", sinkURL, "--body-file", bodyFile, "--connections", String(connections), "--requests",
+                String(max(deliveries, 100_000)),
+            ], line: "curl-loop:")
+        print("  curl-loop (the transport's ceiling):  \(curl.line)")
+
+        for sync in ["full", "normal"] {
+            let rate = try throughput(sync: sync)
+            print(
+                String(
+                    format:
+                        "  hookgate --sync %@: %8.0f deliveries/s = %.2f × curl-loop, %.2f × wrk (target ≥ 0.7 × curl-loop)",
+                    sync, rate, rate / curl.rate, rate / wrk.rate))
+        }
+        try rateHeld()
+        try latency()
+    }
+
+    // MARK: - Throughput
+
+    /// Emits `deliveries` events (each matches one of 8 webhooks) down one pipelined
+    /// connection and times them from the first emit until the last is delivered.
+    func throughput(sync: String) throws -> Double {
+        let directory = workDirectory + "/throughput-\(sync)"
+        try? FileManager.default.removeItem(atPath: directory)
+        let daemon = try DaemonProcess(
+            binary: binary, directory: directory,
+            arguments: daemonArguments + [
+                "--sync", sync, "--max-in-flight-per-webhook", String(max(1, connections / Self.webhooks)),
+            ])
+        defer { daemon.stop() }
+        let admin = try SocketConnection(path: daemon.socketPath)
+        for i in 0..<Self.webhooks {
+            _ = try create(admin, name: "bench \(i)", url: sinkURL, rateLimit: 10_000, sender: Population.phone(i))
+        }
+        let lines = (0..<deliveries).map { i in
+            JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(i % Self.webhooks))])
+                + [0x0A]
+        }
+        let start = monotonicNanoseconds()
+        let (_, emitted) = try EmitBench.emitRun(lines, connections: 1, socketPath: daemon.socketPath)
+        guard emitted == deliveries else { throw BenchError("\(emitted) deliveries stored, expected \(deliveries)") }
+        let emitSeconds = Double(monotonicNanoseconds() - start) / 1e9
+        try waitDelivered(admin, deliveries, webhookID: nil)
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        print(
+            String(
+                format: "    --sync %@: %d events emitted in %.2f s, all delivered in %.2f s; RSS %.1f MiB", sync,
+                deliveries, emitSeconds, seconds, daemon.residentMiB))
+        return Double(deliveries) / seconds
+    }
+
+    // MARK: - Rate held
+
+    /// One webhook at each rate with a backlog to send: deliveries counted by `stats`
+    /// over a window that starts a second in (past the bucket's initial burst).
+    func rateHeld() throws {
+        print("  rate held by one webhook (a backlog waiting, receiver keeping up):")
+        for (limit, window) in [(10, 20.0), (1000, 10.0), (10_000, 10.0)] {
+            let directory = workDirectory + "/rate-\(limit)"
+            try? FileManager.default.removeItem(atPath: directory)
+            let daemon = try DaemonProcess(binary: binary, directory: directory, arguments: daemonArguments)
+            defer { daemon.stop() }
+            let admin = try SocketConnection(path: daemon.socketPath)
+            let id = try create(
+                admin, name: "rate \(limit)", url: sinkURL, rateLimit: limit, sender: Population.phone(0))
+            let backlog = Int(Double(limit) * (window + 3))
+            let line =
+                JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(0))]) + [0x0A]
+            _ = try EmitBench.emitRun(
+                Array(repeating: line, count: backlog), connections: 1, socketPath: daemon.socketPath)
+            // Everything is stored before the window opens: emitting does not share it.
+            _ = try waitDelivered(admin, 1, webhookID: id)
+            usleep(1_000_000)
+            let (startCount, startTime) = try delivered(admin, webhookID: id)
+            usleep(UInt32(window * 1_000_000))
+            let (endCount, endTime) = try delivered(admin, webhookID: id)
+            let rate = Double(endCount - startCount) / (Double(endTime - startTime) / 1e9)
+            print(
+                String(
+                    format: "    rate_limit %5d: %9.1f deliveries/s over %.0f s, error %+.2f%% (target ±5%%)", limit,
+                    rate, window, (rate - Double(limit)) / Double(limit) * 100))
+        }
+    }
+
+    // MARK: - Latency
+
+    /// 1,000 events a second for 5 s, each sent alone: from writing `emit_event` to the
+    /// sink's log line for its webhook-id (nginx's clock has millisecond resolution).
+    func latency() throws {
+        let rate = 1000
+        let count = 5000
+        let directory = workDirectory + "/latency"
+        try? FileManager.default.removeItem(atPath: directory)
+        let daemon = try DaemonProcess(binary: binary, directory: directory, arguments: daemonArguments)
+        defer { daemon.stop() }
+        let admin = try SocketConnection(path: daemon.socketPath)
+        let url = "http://127.0.0.1:\(sinkPort)/timed/hook"
+        let id = try create(admin, name: "latency", url: url, rateLimit: 10_000, sender: Population.phone(0))
+        let line = JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(0))]) + [0x0A]
+        var sentAt: [String: Double] = [:]
+        let start = monotonicNanoseconds()
+        for i in 0..<count {
+            let due = start + UInt64(i) * 1_000_000_000 / UInt64(rate)
+            while monotonicNanoseconds() < due { usleep(100) }
+            let now = Self.wallClockSeconds()
+            try admin.write(line)
+            let answer = try JSONParser.parse(try admin.readLine())
+            guard let eventID = answer["event_id"]?.stringValue else { throw BenchError("emit failed: \(answer)") }
+            sentAt["msg_\(eventID)_\(id)"] = now
+        }
+        try waitDelivered(admin, count, webhookID: id)
+        usleep(200_000)
+        let log = (try? String(contentsOfFile: timedLog, encoding: .utf8)) ?? ""
+        var latencies: [Double] = []
+        for entry in log.split(separator: "\n") {
+            let fields = entry.split(separator: " ")
+            guard fields.count == 2, let received = Double(fields[0]), let sent = sentAt[String(fields[1])] else {
+                continue
+            }
+            latencies.append((received - sent) * 1000)
+        }
+        latencies.sort()
+        guard latencies.count == count else {
+            throw BenchError("the sink logged \(latencies.count) of \(count) deliveries in \(timedLog)")
+        }
+        print(
+            String(
+                format: "  emit_event → sink receipt, %d events/s, one webhook: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                rate, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0))
+    }
+
+    // MARK: - Helpers
+
+    var daemonArguments: [String] {
+        ["--allow-http", "--allow-destination", "127.0.0.0/8", "--log-retention", "1h"]
+    }
+
+    /// A bench event from `sender` (an SMS status, as the platform sends most).
+    static func event(sender: String) -> JSON {
+        [
+            "event_type": "SMS_STATUS", "timestamp": "2025-04-23T00:05:18Z",
+            "status": [
+                "id": "5f2c8a9e-6b1d-4e7a-9c3f-2a8b7d6e5f41", "type": "SMS", "sender": .string(sender),
+                "recipient": "61400000002", "status": "DELIVERED", "status_code": "200",
+                "message_ref": "order-1234567", "campaign_id": "c0b1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e",
+                "delivered_at": "2025-04-23T00:05:17Z",
+            ],
+        ]
+    }
+
+    /// The body hookgate sends for `event`: `webhook_id` and `webhook_name` after the timestamp.
+    static func deliveredBody(_ event: JSON) -> JSON {
+        [
+            "event_type": event["event_type"] ?? .null, "timestamp": event["timestamp"] ?? .null,
+            "webhook_id": "9b7e4c2a-1d3f-4a6b-8e5c-7f2d1a9b3c60", "webhook_name": "bench 0",
+            "status": event["status"] ?? .null,
+        ]
+    }
+
+    func create(_ admin: SocketConnection, name: String, url: String, rateLimit: Int, sender: String) throws -> String {
+        let answer = try admin.request([
+            "cmd": "create_webhook", "name": .string(name), "url": .string(url), "rate_limit": .integer(rateLimit),
+            "filter": ["event_type": ["SMS_STATUS"], "sender": [.string(sender)]],
+        ])
+        guard let id = answer["webhook"]?["id"]?.stringValue else { throw BenchError("create failed: \(answer)") }
+        return id
+    }
+
+    /// Delivered so far (one webhook's or all), and when that was read.
+    func delivered(_ admin: SocketConnection, webhookID: String?) throws -> (Int, UInt64) {
+        var request: JSONObject = ["cmd": "stats"]
+        if let webhookID { request["webhook_id"] = .string(webhookID) }
+        let stats = try admin.request(.object(request))
+        let time = monotonicNanoseconds()
+        func count(_ key: String) -> Int? {
+            guard case .number(let n)? = stats["deliveries"]?[key] else { return nil }
+            return n.int64Value.map { Int($0) }
+        }
+        guard let delivered = count("delivered") else { throw BenchError("stats failed: \(stats)") }
+        if let failed = count("failed"), failed > 0 {
+            throw BenchError("\(failed) deliveries failed: is the sink up?")
+        }
+        return (delivered, time)
+    }
+
+    @discardableResult
+    func waitDelivered(_ admin: SocketConnection, _ count: Int, webhookID: String?) throws -> UInt64 {
+        let deadline = monotonicNanoseconds() + 600 * 1_000_000_000
+        while monotonicNanoseconds() < deadline {
+            let (delivered, time) = try delivered(admin, webhookID: webhookID)
+            if delivered >= count { return time }
+            usleep(10_000)
+        }
+        throw BenchError("not all \(count) deliveries were made within 10 minutes")
+    }
+
+    static func wallClockSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    /// Runs a ceiling tool and finds its figures line: the line and its req/s.
+    static func figure(
+        of executable: String, _ arguments: [String], environment: [String: String] = [:], line prefix: String
+    )
+        throws -> (line: String, rate: Double)
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0,
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }).map(String.init),
+            case let words = line.split(separator: " "),
+            let index = words.firstIndex(where: { $0.hasPrefix("req/s") }), index > 0,
+            let rate = Double(words[index - 1])
+        else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed:\n\(text)") }
+        return (line, rate)
+    }
+}
