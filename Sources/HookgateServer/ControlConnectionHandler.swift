@@ -215,6 +215,9 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
+        // After a line too long the decoder refuses whatever else arrives: those bytes
+        // are not read as requests, and the answers owed still go out.
+        if error is ByteToMessageDecoderError, inputDone || tail != nil { return }
         // Anything else (a reset, a broken pipe) ends the connection.
         context.close(promise: nil)
     }

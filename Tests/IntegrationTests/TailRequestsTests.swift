@@ -105,6 +105,30 @@ import Testing
         #expect(try daemon.stop() == 0)
     }
 
+    /// A line too long behind an unanswered tail_requests is answered in its turn if the
+    /// tail is refused; sent to a stream, it is not a request and the stream goes on.
+    @Test func aLineTooLongAroundATail() throws {
+        let daemon = try Daemon(arguments: ["--max-line-bytes", "1000"])
+        let refused = try daemon.client()
+        try refused.send(
+            bytes: Array(
+                #"{"cmd":"tail_requests","webhook_id":"00000000-0000-4000-8000-000000000000"}"#.utf8) + [0x0A]
+                + Array(#"{"cmd":"ping","id":1}"#.utf8) + [0x0A] + [UInt8](repeating: 0x79, count: 3000) + [0x0A])
+        #expect(try refused.readResponse().errorCode == "not_found")
+        #expect(try refused.readResponse()["id"] == 1)
+        #expect(try refused.readResponse().errorCode == "line_too_long")
+        #expect(try refused.readLine() == nil, "closed after line_too_long")
+
+        let stream = try daemon.client()
+        #expect(try stream.request(["cmd": "tail_requests"])["streaming"] == true)
+        try stream.send(bytes: [UInt8](repeating: 0x79, count: 3000) + [0x0A] + [0xFF, 0xFE, 0x0A])
+        _ = try DeliveryTests.webhook(try daemon.client(), url: "https://127.0.0.1:1/hook")
+        _ = try daemon.client().request(emit(statusEvent()))
+        let item = try Self.items(stream, count: 1)
+        #expect(item[0]["error_class"] == "blocked_destination", "the stream goes on: \(item)")
+        #expect(try daemon.stop() == 0)
+    }
+
     @Test func aReaderTooSlowIsToldAndClosedWhileDeliveryGoesOn() throws {
         // Every attempt fails at once (nothing listens on the port) and is not retried:
         // thousands of small items a second, and no receiver to wait for.
