@@ -37,6 +37,15 @@ public struct TokenBucket: Sendable, Equatable {
         return true
     }
 
+    /// True when the bucket holds all it can at `now` (a new bucket would be no different).
+    public func isFull(at now: Timestamp) -> Bool {
+        let missing = Int64(capacity) * 1_000_000 - microTokens
+        guard missing > 0 else { return true }
+        guard now > updatedAt else { return false }
+        let (added, overflow) = (now.microseconds - updatedAt.microseconds).multipliedReportingOverflow(by: Int64(rate))
+        return overflow || added >= missing
+    }
+
     /// When the next token will be there (now, if one is).
     public mutating func nextToken(at now: Timestamp) -> Timestamp {
         // A clock that stepped back is treated as standing still at the last update.

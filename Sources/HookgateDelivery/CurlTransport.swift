@@ -42,15 +42,19 @@ public final class CurlTransport: Sendable {
         send([request], completion: completion)
     }
 
-    /// Sends `requests` through one worker (one wake-up for all); `completion` runs on
-    /// that worker's thread once per request as each is done (the response's `tag` says which).
+    /// Sends `requests`, spread over the workers (one wake-up each); `completion` runs on
+    /// a worker's thread once per request as each is done (the response's `tag` says which).
     public func send(_ requests: [DeliveryRequest], completion: @escaping @Sendable (DeliveryResponse) -> Void) {
         guard !requests.isEmpty else { return }
-        let index = next.withLock { value -> Int in
+        let first = next.withLock { value -> Int in
             defer { value = (value + 1) % workers.count }
             return value
         }
-        workers[index].submit(requests, completion: completion)
+        let shares = min(workers.count, requests.count)
+        for share in 0..<shares {
+            let part = stride(from: share, to: requests.count, by: shares).map { requests[$0] }
+            workers[(first + share) % workers.count].submit(part, completion: completion)
+        }
     }
 
     /// Stops every worker: transfers still running are abandoned and completed as

@@ -47,6 +47,9 @@ public final class DeliveryEngine: @unchecked Sendable {
     private final class WebhookLane {
         var bucket: TokenBucket
         var inFlight = 0
+        /// A 410 disabled the webhook while these attempts were out: one that would be
+        /// retried is cancelled instead, as its pending siblings were.
+        var gone = false
         /// Waiting for a token, oldest first, from `head` on: a queue whose pops do not
         /// move the rest.
         private var waiting: [DueDelivery] = []
@@ -184,6 +187,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     private func release(webhookID id: String) {
         scanWanted = true
         guard let lane = lanes[id] else { return }
+        lane.gone = false
         for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
     }
 
@@ -270,8 +274,9 @@ public final class DeliveryEngine: @unchecked Sendable {
             send(delivery, at: now)
             lane.inFlight += 1
         }
-        if lane.waitingCount == 0 && lane.inFlight == 0 {
-            // Keep the bucket only while the webhook is busy: an idle one starts full.
+        if lane.waitingCount == 0 && lane.inFlight == 0 && lane.bucket.isFull(at: now) {
+            // An idle webhook's lane goes once its bucket has filled up again: a new lane
+            // starts full, and an earlier one would let a burst past the limit.
             lanes[id] = nil
         } else if lane.waitingCount > 0 && lane.inFlight < options.maxInFlightPerWebhook {
             wake(at: max(lane.bucket.nextToken(at: now), now.adding(microseconds: 1000)), now: now)
@@ -343,7 +348,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             outcome = .delivered
         } else if response.httpStatus == 410 {
             outcome = .cancelled
-            disableAfterGone(delivery, at: now)
+            if lanes[delivery.webhookID]?.gone != true { disableAfterGone(delivery, at: now) }
         } else {
             var retryAfter: Int64?
             if let status = response.httpStatus, status == 429 || status == 503, let value = response.retryAfter {
@@ -355,6 +360,10 @@ public final class DeliveryEngine: @unchecked Sendable {
                 next = now.adding(microseconds: delay)
             } else {
                 outcome = .failed
+            }
+            if outcome == .retrying, lanes[delivery.webhookID]?.gone == true {
+                outcome = .cancelled
+                next = nil
             }
         }
         records.append(
@@ -399,9 +408,11 @@ public final class DeliveryEngine: @unchecked Sendable {
         let reason = "receiver answered 410 Gone at \(now.rfc3339)"
         let notify = onWebhookDisabled
         let logger = self.logger
-        store.disableWebhookAfterGone(
-            id: delivery.webhookID, reason: reason, at: now, answeredDelivery: delivery.deliverySeq
-        ) { result in
+        // The webhook's other attempts still out end with their own outcome.
+        let inFlight =
+            [delivery.deliverySeq]
+            + sent.values.filter { $0.delivery.webhookID == delivery.webhookID }.map(\.delivery.deliverySeq)
+        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now, inFlight: inFlight) { result in
             switch result {
             case .success(let webhook?):
                 logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])
@@ -414,5 +425,6 @@ public final class DeliveryEngine: @unchecked Sendable {
         // What this engine holds for the webhook goes back to the store, now cancelled;
         // nothing more of it is sent.
         release(webhookID: delivery.webhookID)
+        lanes[delivery.webhookID]?.gone = true
     }
 }

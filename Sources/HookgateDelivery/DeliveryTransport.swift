@@ -79,7 +79,7 @@ public struct DeliveryTransportOptions: Sendable {
     public init(
         workers: Int = 2, connectTimeoutMicroseconds: Int64 = 5_000_000, requestTimeoutMicroseconds: Int64 = 15_000_000,
         extraCertificatesPEM: [UInt8] = [], systemBundlePath: String = "/etc/ssl/certs/ca-certificates.crt",
-        bundleDirectory: String = "/tmp", addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false
+        bundleDirectory: String, addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false
     ) {
         self.bundleDirectory = bundleDirectory
         self.workers = workers

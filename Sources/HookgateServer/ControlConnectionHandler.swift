@@ -48,6 +48,8 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     /// long, or the daemon is shutting down. The connection closes once answered.
     private var inputDone = false
     private var closing = false
+    /// The daemon is shutting down: no stream starts.
+    private var draining = false
 
     init(dispatcher: CommandDispatcher, requestTail: RequestTail, maxOutstanding: Int = 4096) {
         self.dispatcher = dispatcher
@@ -111,7 +113,18 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             writeLine(next.line, context: context)
             if nextResponse == tailRequest {
                 tailAnswered = true
-                if let stream = next.stream { startStreaming(stream, context: context) }
+                if let stream = next.stream {
+                    // A stream from here on: the lines after the tail are not run. One
+                    // that cannot start (the daemon is draining, the client has gone)
+                    // closes instead.
+                    heldLines.removeAll()
+                    heldLineTooLong = nil
+                    if !draining && context.channel.isActive {
+                        startStreaming(stream, context: context)
+                    } else {
+                        inputDone = true
+                    }
+                }
             }
             nextResponse += 1
         }
@@ -193,6 +206,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             // A stream goes on after a half-close: the client may still be reading.
             if tail == nil { finishInput(context: context) }
         } else if event is DrainConnectionEvent {
+            draining = true
             if tail != nil {
                 stopStream()
                 closeAfterWriting(nil, deadline: nil, context: context)
@@ -261,8 +275,6 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     // MARK: - tail_requests
 
     private func startStreaming(_ stream: TailStream, context: ChannelHandlerContext) {
-        heldLines.removeAll()
-        heldLineTooLong = nil
         let target = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let subscriber = TailSubscriber(webhookID: stream.webhookID, eventLoop: context.eventLoop) { lines in
             let (handler, context) = target.value
@@ -314,6 +326,8 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     /// Ends the subscription; what is written stays written.
     private func stopStream() {
         guard let tail else { return }
+        // Still not a connection that runs requests: it closes.
+        inputDone = true
         requestTail.unsubscribe(tail)
         tail.written(tailBacklog)
         tailBacklog.removeAll()
@@ -321,9 +335,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let tail { requestTail.unsubscribe(tail) }
-        tail = nil
-        tailBacklog.removeAll()
+        stopStream()
         context.fireChannelInactive()
     }
 }

@@ -62,7 +62,9 @@ final class TailSubscriber: Sendable {
         let weight = lines.reduce(0) { $0 + Self.weight($1) }
         let accepted: Bool? = backlog.withLock { backlog in
             guard !backlog.overflowed else { return nil }
-            if backlog.bytes + weight > Self.limitBytes {
+            // A reader that has caught up takes any batch whole (a webhook deleted with
+            // thousands pending logs them in one): only falling behind overflows.
+            if backlog.bytes > 0 && backlog.bytes + weight > Self.limitBytes {
                 backlog.overflowed = true
                 return false
             }

@@ -154,7 +154,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     public func disableWebhookAfterGone(
-        id: String, reason: String, at time: Timestamp, answeredDelivery: Int64,
+        id: String, reason: String, at time: Timestamp, inFlight: [Int64],
         completion: @escaping Completion<Webhook?>
     ) {
         submit(completion) { connection in
@@ -164,7 +164,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 try connection.query(WebhookRows.update, WebhookRows.bindings(disabled))
                 let cancelled = try DeliveryRows.cancelPending(
                     connection, webhookID: id, url: current.definition.url, at: time, reason: reason,
-                    except: answeredDelivery)
+                    except: inFlight)
                 return (disabled, cancelled)
             }
             guard let (webhook, cancelled) = result else { return nil }
@@ -778,14 +778,14 @@ enum DeliveryRows {
     /// every event an insert at a random place.
     static func cancelPending(
         _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String,
-        except spared: Int64 = 0
+        except spared: [Int64] = []
     ) throws(StoreError) -> [LoggedRequest] {
         var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
         try connection.query(
             """
             SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
-            WHERE d.state = 'pending' AND d.webhook_id = ? AND d.seq != ?
-            """, [.text(webhookID), .integer(spared)]
+            WHERE d.state = 'pending' AND d.webhook_id = ? AND d.seq NOT IN (SELECT value FROM json_each(?))
+            """, [.text(webhookID), .text(JSONWriter.string(.array(spared.map { .integer($0) })))]
         ) { row in
             pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
         }

@@ -72,11 +72,11 @@ public protocol Store: Sendable {
     /// The request log, newest first, filtered, a page at a time.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
     /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending
-    /// deliveries (each logged as `cancelled`), all but `answeredDelivery`, the one the
-    /// 410 answered: its attempt is recorded as that delivery's end. Nil when there is
-    /// no such webhook.
+    /// deliveries (each logged as `cancelled`), all but those in `inFlight`: the one the
+    /// 410 answered and the others being attempted, whose attempts record their end.
+    /// Nil when there is no such webhook.
     func disableWebhookAfterGone(
-        id: String, reason: String, at time: Timestamp, answeredDelivery: Int64,
+        id: String, reason: String, at time: Timestamp, inFlight: [Int64],
         completion: @escaping Completion<Webhook?>)
     /// Hands `observer` every request-log line (attempt or cancellation) once the
     /// transaction that wrote it has committed, in log order, on the store's own thread:

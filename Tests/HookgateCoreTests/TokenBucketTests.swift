@@ -150,6 +150,25 @@ struct TokenBucketTests {
         #expect(taken == bucket.capacity)
     }
 
+    /// Full at first; after one take, full again exactly capacity periods later (the
+    /// scheduler forgets an idle webhook's bucket only then: a new one starts full).
+    @Test(arguments: rates)
+    func fullAgainOnlyWhenEveryTokenIsBack(_ rate: Int) {
+        var bucket = TokenBucket(rate: rate, now: Self.t0)
+        #expect(bucket.isFull(at: Self.t0))
+        let took = bucket.take(at: Self.t0)
+        #expect(took)
+        #expect(!bucket.isFull(at: Self.t0))
+        let refill = (1_000_000 + Int64(rate) - 1) / Int64(rate)
+        #expect(!bucket.isFull(at: Self.t0.adding(microseconds: refill - 1)))
+        #expect(bucket.isFull(at: Self.t0.adding(microseconds: refill)))
+
+        let drained = Self.drained(rate: rate)
+        let whole = (Int64(drained.capacity) * 1_000_000 + Int64(rate) - 1) / Int64(rate)
+        #expect(!drained.isFull(at: Self.t0.adding(microseconds: whole - 1)))
+        #expect(drained.isFull(at: Self.t0.adding(microseconds: whole)))
+    }
+
     // MARK: - Clock going backwards
 
     @Test(arguments: rates)

@@ -200,31 +200,33 @@ struct DeliveryRowsTests {
             store.observeRequestLog { lines in observed.withLock { $0.append(contentsOf: lines) } }
             let hook = webhook("orders")
             try await store.insertWebhook(hook)
-            for _ in 0..<3 {
+            for _ in 0..<4 {
                 _ = try await store.appendEvent(
                     try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
             }
             let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
             try await store.recordAttempts([attempt(due[2], at: seconds(1), outcome: .retrying, next: seconds(9))])
+            // due[0] got the 410; due[3] was in flight beside it; due[1] and due[2] wait.
             let disabled = try await withCheckedThrowingContinuation { continuation in
                 store.disableWebhookAfterGone(
-                    id: hook.id, reason: "gone", at: seconds(2), answeredDelivery: due[0].deliverySeq
+                    id: hook.id, reason: "gone", at: seconds(2), inFlight: [due[0].deliverySeq, due[3].deliverySeq]
                 ) { continuation.resume(with: $0) }
             }
             #expect(disabled?.state == .disabled)
             var gone = attempt(due[0], at: seconds(2), outcome: .cancelled)
             gone.httpStatus = 410
-            try await store.recordAttempts([gone])
+            try await store.recordAttempts([gone, attempt(due[3], at: seconds(2), outcome: .delivered)])
 
             let page = try await store.listRequests(RequestQuery())
             let byDelivery = Dictionary(grouping: page.requests, by: \.record.deliverySeq)
             #expect(byDelivery[due[0].deliverySeq]?.map(\.record.httpStatus) == [410])
             #expect(byDelivery[due[1].deliverySeq]?.map(\.record.attempt) == [1])
             #expect(byDelivery[due[2].deliverySeq]?.map(\.record.attempt) == [2, 1], "newest first")
+            #expect(byDelivery[due[3].deliverySeq]?.map(\.record.outcome) == [.delivered])
             #expect(byDelivery[due[1].deliverySeq]?.first?.record.error == "gone")
-            #expect(page.requests.allSatisfy { $0.record.outcome != .delivered })
             let stats = try await store.stats()
             #expect(stats.deliveries[.cancelled] == 3)
+            #expect(stats.deliveries[.delivered] == 1)
             #expect(stats.deliveries[.pending] == 0)
             let seen = observed.withLock { $0 }
             #expect(Set(seen.map(\.id)) == Set(page.requests.map(\.id)))

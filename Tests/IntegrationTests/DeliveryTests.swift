@@ -218,6 +218,29 @@ import Testing
         #expect(times.last! - times.first! >= 1.8, "16 deliveries at 5/s take about 2 s: \(times.last! - times.first!)")
     }
 
+    /// Events trickling in faster than the limit, so the webhook's queue empties between
+    /// them: its bucket is kept while it refills (a fresh one would start full).
+    @Test func theRateLimitHoldsForATrickle() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon()
+        let client = try daemon.client()
+        _ = try Self.webhook(client, url: sink.url("/status/204"), rateLimit: 5)
+        for i in 0..<24 {
+            #expect(try client.request(emit(statusEvent(), id: i))["deliveries"] == 1)
+            usleep(80_000)
+        }
+        let requests = try Self.waitForRequests(sink, count: 24, timeout: 60)
+        let times = requests.compactMap { request -> Double? in
+            if case .number(let n)? = request["at"] { return n.doubleValue }
+            return nil
+        }.sorted()
+        var worst = 0
+        for (i, start) in times.enumerated() {
+            worst = max(worst, times[i...].prefix { $0 < start + 1.0 }.count)
+        }
+        #expect(worst <= 6, "at most rate + capacity in any second: \(worst)")
+    }
+
     /// Deliveries pending when the daemon is killed go out after a restart.
     @Test func kill9WithDeliveriesPendingThenRestartDeliversEveryOne() throws {
         let port = try CurlTransportTests.unusedPort()
