@@ -194,7 +194,38 @@ import Testing
         #expect(try client.request(emit(statusEvent()))["deliveries"] == 1)
     }
 
-    /// No one-second window carries more than rate + ⌈rate/10⌉ deliveries.
+    /// A 410 while the webhook's other attempts are on the wire: every delivery ends
+    /// cancelled with exactly one log item, whichever way it ended.
+    @Test func goneWithAttemptsInFlightLogsEachDeliveryOnce() throws {
+        let sink = try Sink()
+        let daemon = try Self.daemon(["--max-in-flight-per-webhook", "8"])
+        let client = try daemon.client()
+        let (id, _) = try Self.webhook(client, url: sink.url("/hang/0.2"), rateLimit: 1000)
+        var batch: [UInt8] = []
+        for i in 0..<30 { batch += JSONWriter.bytes(emit(statusEvent(), id: i)) + [0x0A] }
+        try client.send(bytes: batch)
+        for _ in 0..<30 { #expect(try client.readResponse()["deliveries"] == 1) }
+        // The receiver now answers 410 (a new URL, the same webhook).
+        _ = try client.request([
+            "cmd": "update_webhook", "webhook_id": .string(id), "name": "Receiver",
+            "url": .string(sink.url("/status/410")), "filter": ["event_type": ["SMS_STATUS"]],
+            "rate_limit": 1000,
+        ])
+        let stats = try Self.waitForStats(client) { stats in
+            stats[path: "deliveries", "pending"] == 0 && stats[path: "deliveries", "in_flight"] == 0
+        }
+        let listed = try client.request(["cmd": "list_requests", "webhook_id": .string(id), "limit": 1000])
+        let items = try #require(listed["requests"]?.arrayValue)
+        var ends: [String: Int] = [:]
+        for item in items where item["outcome"] != "retrying" {
+            ends[item["event_id"]?.stringValue ?? "", default: 0] += 1
+        }
+        #expect(ends.count == 30, "every delivery ended: \(stats)")
+        #expect(ends.values.allSatisfy { $0 == 1 }, "one end per delivery: \(ends.filter { $0.value > 1 })")
+        let delivered = stats[path: "deliveries", "delivered"]?.int ?? -1
+        #expect(delivered + (stats[path: "deliveries", "cancelled"]?.int ?? -1) == 30, "\(stats)")
+    }
+
     @Test func theRateLimitHolds() throws {
         let sink = try Sink()
         let daemon = try Self.daemon()
