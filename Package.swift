@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(name: "hookgate-bench", dependencies: ["HookgateCore"]),
+        .executableTarget(name: "hookgate-bench", dependencies: ["HookgateCore", "HookgateDelivery"]),
         .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(

@@ -1,5 +1,7 @@
 import Foundation
 import HookgateCore
+import HookgateDelivery
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -48,6 +50,12 @@ struct DeliverBench {
                 String(max(deliveries, 100_000)),
             ], line: "curl-loop:")
         print("  curl-loop (the transport's ceiling):  \(curl.line)")
+        let alone = try transportAlone(body: body, requests: max(deliveries, 100_000))
+        print(
+            String(
+                format:
+                    "  hookgate's transport alone (CurlTransport, 2 workers, no engine, no store): %.0f req/s = %.2f × curl-loop",
+                alone, alone / curl.rate))
 
         for sync in ["full", "normal"] {
             let rate = try throughput(sync: sync)
@@ -59,6 +67,52 @@ struct DeliverBench {
         }
         try rateHeld()
         try latency()
+    }
+
+    /// The libcurl worker pool as the engine drives it (`--workers` 2), kept at
+    /// `connections` requests in flight, with the headers hookgate sends: where the
+    /// delivery path's time goes, transport or engine and store.
+    func transportAlone(body: [UInt8], requests: Int) throws -> Double {
+        let transport = try CurlTransport(
+            options: DeliveryTransportOptions(
+                workers: 2, bundleDirectory: workDirectory, addressGuard: AddressGuard(allowed: [CIDR("127.0.0.0/8")!]),
+                allowHTTP: true))
+        defer { transport.shutdown() }
+        let request = DeliveryRequest(
+            tag: 0, url: sinkURL,
+            headers: [
+                "Content-Type: application/json", "User-Agent: hookgate/\(HookgateVersion.current)",
+                "webhook-id: msg_3f2c8a9e-6b1d-4e7a-9c3f-2a8b7d6e5f41_9b7e4c2a-1d3f-4a6b-8e5c-7f2d1a9b3c60",
+                "webhook-timestamp: 1745366718", "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+            ],
+            body: body)
+        struct Counts {
+            var started = 0
+            var finished = 0
+            var failed = 0
+        }
+        let counts = Mutex(Counts())
+        let done = DispatchSemaphore(value: 0)
+        @Sendable func finished(_ response: DeliveryResponse) {
+            let (more, last) = counts.withLock { counts -> (Bool, Bool) in
+                counts.finished += 1
+                if !response.isSuccess { counts.failed += 1 }
+                guard counts.started < requests else { return (false, counts.finished == requests) }
+                counts.started += 1
+                return (true, false)
+            }
+            if more { transport.send(request, completion: finished) }
+            if last { done.signal() }
+        }
+        let start = monotonicNanoseconds()
+        let first = min(connections, requests)
+        counts.withLock { $0.started = first }
+        transport.send(Array(repeating: request, count: first), completion: finished)
+        done.wait()
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        let failed = counts.withLock { $0.failed }
+        if failed > 0 { throw BenchError("\(failed) transport requests failed") }
+        return Double(requests) / seconds
     }
 
     // MARK: - Throughput
