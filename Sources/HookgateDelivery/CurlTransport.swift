@@ -336,9 +336,11 @@ final class Transfer {
         if code == CURLE_OK {
             var status = 0
             _ = hookgate_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            let success = (200...299).contains(status)
             return DeliveryResponse(
-                tag: tag, httpStatus: status, failure: (200...299).contains(status) ? nil : .http, error: nil,
-                latencyMicroseconds: latency, responseBody: responseBody, retryAfter: retryAfter)
+                tag: tag, httpStatus: status, failure: success ? nil : .http,
+                error: success ? nil : Self.httpError(status), latencyMicroseconds: latency,
+                responseBody: responseBody, retryAfter: retryAfter)
         }
         let detail = String(cString: errorBuffer)
         let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -350,6 +352,15 @@ final class Transfer {
         return DeliveryResponse(
             tag: tag, httpStatus: nil, failure: Self.classify(code), error: message, latencyMicroseconds: latency,
             responseBody: responseBody, retryAfter: nil)
+    }
+
+    /// The request log's words for an answer that was not 2xx.
+    static func httpError(_ status: Int) -> String {
+        switch status {
+        case 300..<400: "receiver answered HTTP \(status); redirects are not followed"
+        case 410: "receiver answered HTTP 410 Gone"
+        default: "receiver answered HTTP \(status)"
+        }
     }
 
     static func classify(_ code: CURLcode) -> DeliveryErrorClass {

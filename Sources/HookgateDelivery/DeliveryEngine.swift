@@ -90,6 +90,8 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var claimed: Set<Int64> = []
     private var cursor: DueCursor?
     private var scanning = false
+    /// Webhooks released (`release`) while a scan was out.
+    private var releasedDuringScan: Set<String> = []
     private var scanRequested = false
     /// Something may have become claimable (new deliveries, a freed lane, a changed
     /// webhook, more pages): scan at the next tick. Otherwise the store is scanned once
@@ -186,6 +188,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// Lets go of what waits for a webhook: it is scanned again with its new state.
     private func release(webhookID id: String) {
         scanWanted = true
+        if scanning { releasedDuringScan.insert(id) }
         guard let lane = lanes[id] else { return }
         lane.gone = false
         for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
@@ -231,7 +234,10 @@ public final class DeliveryEngine: @unchecked Sendable {
         case .success(let due):
             let now = clock.now()
             // A lane holds what it can send in a few ticks; the rest waits in the store.
-            for delivery in due where !claimed.contains(delivery.deliverySeq) {
+            // Rows of a webhook changed while the scan was out may predate the change
+            // (cancelled since, or from before a 410): the next scan reads them afresh.
+            for delivery in due
+            where !claimed.contains(delivery.deliverySeq) && !releasedDuringScan.contains(delivery.webhookID) {
                 let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
                 let lane: WebhookLane
                 if let existing = lanes[delivery.webhookID] {
@@ -250,6 +256,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             cursor = due.count < limit ? nil : due.last?.cursor
             if due.count == limit { scanWanted = true }
         }
+        releasedDuringScan.removeAll()
         sendReady()
         if scanRequested {
             scanRequested = false
@@ -408,10 +415,12 @@ public final class DeliveryEngine: @unchecked Sendable {
         let reason = "receiver answered 410 Gone at \(now.rfc3339)"
         let notify = onWebhookDisabled
         let logger = self.logger
-        // The webhook's other attempts still out end with their own outcome.
+        // The webhook's other attempts still out, or answered with their outcome not yet
+        // submitted to the store, end with their own outcome.
         let inFlight =
             [delivery.deliverySeq]
             + sent.values.filter { $0.delivery.webhookID == delivery.webhookID }.map(\.delivery.deliverySeq)
+            + records.filter { $0.webhookID == delivery.webhookID }.map(\.deliverySeq)
         store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now, inFlight: inFlight) { result in
             switch result {
             case .success(let webhook?):
