@@ -216,10 +216,8 @@ final class CurlWorker: @unchecked Sendable {
 
     /// The options every transfer shares, set once per handle.
     private func configureShared(_ easy: UnsafeMutableRawPointer) -> String? {
-        var failed: String?
-        func check(_ code: CURLcode, _ name: String) {
-            if code != CURLE_OK, failed == nil { failed = "\(name): \(String(cString: curl_easy_strerror(code)))" }
-        }
+        var options = OptionResults()
+        func check(_ code: CURLcode, _ name: String) { options.check(code, name) }
         // Only the scheme the URL rule allows; never another protocol through a redirect.
         check(
             hookgate_curl_setopt_string(easy, CURLOPT_PROTOCOLS_STR, settings.allowHTTP ? "https,http" : "https"),
@@ -240,17 +238,15 @@ final class CurlWorker: @unchecked Sendable {
         check(hookgate_curl_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteBody), "write callback")
         check(hookgate_curl_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, curlReadHeader), "header callback")
         check(hookgate_curl_setopt_opensocket_callback(easy, curlOpenSocket), "open socket callback")
-        return failed
+        return options.failed
     }
 
     /// Sets up one transfer on a handle with the shared options; the name of the option
     /// that failed, or nil.
     private func configure(_ easy: UnsafeMutableRawPointer, _ transfer: Transfer) -> String? {
         let context = Unmanaged.passUnretained(transfer).toOpaque()
-        var failed: String?
-        func check(_ code: CURLcode, _ name: String) {
-            if code != CURLE_OK, failed == nil { failed = "\(name): \(String(cString: curl_easy_strerror(code)))" }
-        }
+        var options = OptionResults()
+        func check(_ code: CURLcode, _ name: String) { options.check(code, name) }
         check(hookgate_curl_setopt_string(easy, CURLOPT_URL, transfer.url), "URL")
         check(
             hookgate_curl_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.body.count)), "body size")
@@ -266,7 +262,7 @@ final class CurlWorker: @unchecked Sendable {
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, context), "header data")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, context), "open socket data")
         check(hookgate_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "error buffer")
-        return failed
+        return options.failed
     }
 
     private func collectFinished() {
@@ -280,6 +276,15 @@ final class CurlWorker: @unchecked Sendable {
             }
             recycle(easy)
         }
+    }
+}
+
+/// The first curl_easy_setopt that failed among a handle's options, in words.
+private struct OptionResults {
+    private(set) var failed: String?
+
+    mutating func check(_ code: CURLcode, _ name: String) {
+        if code != CURLE_OK, failed == nil { failed = "\(name): \(String(cString: curl_easy_strerror(code)))" }
     }
 }
 

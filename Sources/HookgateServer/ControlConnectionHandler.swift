@@ -323,13 +323,13 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             deadline: .seconds(Self.overflowCloseSeconds), context: context)
     }
 
-    /// Ends the subscription; what is written stays written.
+    /// Ends the subscription (the subscriber, and its count of what was held, go with
+    /// it); what is written stays written.
     private func stopStream() {
         guard let tail else { return }
         // Still not a connection that runs requests: it closes.
         inputDone = true
         requestTail.unsubscribe(tail)
-        tail.written(tailBacklog)
         tailBacklog.removeAll()
         self.tail = nil
     }

@@ -133,8 +133,7 @@ struct DeliverBench {
             _ = try create(admin, name: "bench \(i)", url: sinkURL, rateLimit: 10_000, sender: Population.phone(i))
         }
         let lines = (0..<deliveries).map { i in
-            JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(i % Self.webhooks))])
-                + [0x0A]
+            Self.emitLine(sender: Population.phone(i % Self.webhooks))
         }
         let start = monotonicNanoseconds()
         let (_, emitted) = try EmitBench.emitRun(lines, connections: 1, socketPath: daemon.socketPath)
@@ -170,8 +169,7 @@ struct DeliverBench {
             // Delivery starts while the backlog is being emitted: twice what the window
             // needs keeps it from running dry before the window closes (checked below).
             let backlog = Int(Double(limit) * (window + 3) * 2)
-            let line =
-                JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(0))]) + [0x0A]
+            let line = Self.emitLine(sender: Population.phone(0))
             _ = try EmitBench.emitRun(
                 Array(repeating: line, count: backlog), connections: 1, socketPath: daemon.socketPath)
             // Everything is stored before the window opens: emitting does not share it.
@@ -204,7 +202,7 @@ struct DeliverBench {
         let admin = try SocketConnection(path: daemon.socketPath)
         let url = "http://127.0.0.1:\(sinkPort)/timed/hook"
         let id = try create(admin, name: "latency", url: url, rateLimit: 10_000, sender: Population.phone(0))
-        let line = JSONWriter.bytes(["cmd": "emit_event", "event": Self.event(sender: Population.phone(0))]) + [0x0A]
+        let line = Self.emitLine(sender: Population.phone(0))
         var sentAt: [String: Double] = [:]
         let start = monotonicNanoseconds()
         for i in 0..<count {
@@ -255,6 +253,11 @@ struct DeliverBench {
                 "delivered_at": "2025-04-23T00:05:17Z",
             ],
         ]
+    }
+
+    /// An `emit_event` request line for `event(sender:)`.
+    static func emitLine(sender: String) -> [UInt8] {
+        JSONWriter.bytes(["cmd": "emit_event", "event": event(sender: sender)]) + [0x0A]
     }
 
     /// The body hookgate sends for `event`: `webhook_id` and `webhook_name` after the timestamp.

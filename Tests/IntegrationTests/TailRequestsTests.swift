@@ -132,7 +132,7 @@ import Testing
     @Test func aReaderTooSlowIsToldAndClosedWhileDeliveryGoesOn() throws {
         // Every attempt fails at once (nothing listens on the port) and is not retried:
         // thousands of small items a second, and no receiver to wait for.
-        let closedPort = try unusedLoopbackPort()
+        let closedPort = try CurlTransportTests.unusedPort()
         let daemon = try DeliveryTests.daemon(["--retry-schedule", ""])
         let admin = try daemon.client()
         let slow = try daemon.client()
@@ -159,23 +159,4 @@ import Testing
         #expect(try admin.request(["cmd": "ping"]).isOK)
         #expect(try daemon.stop() == 0)
     }
-}
-
-/// A loopback TCP port nothing listens on (bound, read, closed).
-func unusedLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw TestFailure("bind failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
