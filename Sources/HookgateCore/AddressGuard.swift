@@ -31,6 +31,20 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var isIPv4: Bool { bytes.count == 4 }
 
+    /// The IPv4 address an IPv6 address carries to reach it: IPv4-mapped
+    /// (`::ffff:a.b.c.d`), NAT64 with the well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052)
+    /// or 6to4 (`2002:aabb:ccdd::/48`, RFC 3056). Packets to such an address end up at the
+    /// IPv4 address, so the guard judges that one.
+    public var embeddedIPv4: IPAddress? {
+        guard bytes.count == 16 else { return nil }
+        if let mapped = mappedIPv4 { return mapped }
+        if bytes[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] {
+            return IPAddress(bytes: Array(bytes[12..<16]))
+        }
+        if bytes[0] == 0x20, bytes[1] == 0x02 { return IPAddress(bytes: Array(bytes[2..<6])) }
+        return nil
+    }
+
     /// The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
     public var mappedIPv4: IPAddress? {
         guard bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF
@@ -95,7 +109,8 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
 /// Which destinations deliveries may connect to (DESIGN.md "Address guard"): by default
 /// not loopback, private, link-local, CGNAT, unique-local, multicast or unspecified
 /// addresses, checked on the address actually connected; `--allow-destination` ranges
-/// open exceptions. IPv4-mapped IPv6 addresses are checked as IPv4.
+/// open exceptions. An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4)
+/// is checked as that IPv4 address.
 public struct AddressGuard: Sendable {
     public struct BlockedRange: Sendable {
         public let range: CIDR
@@ -105,9 +120,11 @@ public struct AddressGuard: Sendable {
     public static let blockedByDefault: [BlockedRange] = [
         ("0.0.0.0/8", "unspecified"), ("10.0.0.0/8", "private"), ("100.64.0.0/10", "CGNAT"),
         ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"), ("172.16.0.0/12", "private"),
-        ("192.168.0.0/16", "private"), ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved"),
-        ("::/128", "unspecified"), ("::1/128", "loopback"), ("fe80::/10", "link-local"),
-        ("fc00::/7", "unique-local"), ("ff00::/8", "multicast"),
+        ("192.168.0.0/16", "private"), ("192.0.0.0/24", "IETF protocol assignment"),
+        ("198.18.0.0/15", "benchmarking"), ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved"),
+        ("::/128", "unspecified"), ("::1/128", "loopback"), ("::/96", "IPv4-compatible"),
+        ("64:ff9b:1::/48", "local-use NAT64"), ("fe80::/10", "link-local"), ("fc00::/7", "unique-local"),
+        ("ff00::/8", "multicast"),
     ].map { BlockedRange(range: CIDR($0.0)!, reason: $0.1) }
 
     public let allowed: [CIDR]
@@ -117,10 +134,11 @@ public struct AddressGuard: Sendable {
     /// Nil when a delivery may connect to `address`; otherwise why not
     /// (`loopback address 127.0.0.1`).
     public func refusal(of address: IPAddress) -> String? {
-        let checked = address.mappedIPv4 ?? address
+        let checked = address.embeddedIPv4 ?? address
         if allowed.contains(where: { $0.contains(checked) || $0.contains(address) }) { return nil }
         for blocked in Self.blockedByDefault where blocked.range.contains(checked) {
-            return "\(blocked.reason) address \(checked) (open it with --allow-destination)"
+            let carrier = checked == address || address.mappedIPv4 != nil ? "" : " inside \(address)"
+            return "\(blocked.reason) address \(checked)\(carrier) (open it with --allow-destination)"
         }
         return nil
     }

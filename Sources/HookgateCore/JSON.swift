@@ -96,6 +96,9 @@ public struct JSONObject: Sendable, Equatable, Sequence {
         self.entries = entries.map { (key: $0.0, value: $0.1) }
     }
 
+    /// For the parser, which has already refused duplicate keys.
+    init(uniqueEntries: [(key: String, value: JSON)]) { self.entries = uniqueEntries }
+
     public var keys: [String] { entries.map(\.key) }
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }

@@ -118,18 +118,24 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSON {
         if depth > maxDepth { throw fail("nesting deeper than \(maxDepth) levels", .tooDeep) }
         index += 1
-        var object = JSONObject()
+        var entries: [(key: String, value: JSON)] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object(JSONObject(uniqueEntries: entries))
         }
+        // Duplicate keys are found by a linear scan while the object is small (protocol
+        // objects are) and through a hash set of the keys once it is not, so parsing
+        // stays linear in the number of members whatever the line holds.
+        var seen: Set<ExactKey>?
         while true {
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             guard bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key string at byte \(index)") }
             let key = try parseString()
-            if object[key] != nil { throw fail("duplicate key \"\(key)\"", .duplicateKey) }
+            if isDuplicate(key, in: entries, seen: &seen) {
+                throw fail("duplicate key \"\(key)\"", .duplicateKey)
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
                 throw fail("expected ':' at byte \(index)")
@@ -137,15 +143,30 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            object[key] = value
+            entries.append((key: key, value: value))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(object)
+            case UInt8(ascii: "}"): index += 1; return .object(JSONObject(uniqueEntries: entries))
             default: throw fail("expected ',' or '}' at byte \(index)")
             }
         }
+    }
+
+    /// Objects up to this many members are checked for duplicate keys by a linear scan.
+    private static let linearKeyScanLimit = 16
+
+    private func isDuplicate(_ key: String, in entries: [(key: String, value: JSON)], seen: inout Set<ExactKey>?)
+        -> Bool
+    {
+        if seen == nil {
+            if entries.count < Self.linearKeyScanLimit {
+                return entries.contains { $0.key.hasSameBytes(as: key) }
+            }
+            seen = Set(entries.lazy.map { ExactKey($0.key) })
+        }
+        return !seen!.insert(ExactKey(key)).inserted
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSON {

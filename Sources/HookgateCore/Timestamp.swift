@@ -121,8 +121,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         // A leap second is folded onto the next second, as most systems do.
         let days = Timestamp.days(fromCivil: year, month, day)
         let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        self.microseconds = secs * 1_000_000 + micros
+        let microseconds = secs * 1_000_000 + micros
+        // Only instants whose UTC form has a four-digit year can be written back as RFC 3339.
+        guard Timestamp.representable.contains(microseconds) else { return nil }
+        self.microseconds = microseconds
     }
+
+    /// 0001-01-01T00:00:00Z up to, not including, 10000-01-01T00:00:00Z.
+    public static let representable: Range<Int64> =
+        (days(fromCivil: 1, 1, 1) * 86_400_000_000)..<(days(fromCivil: 10_000, 1, 1) * 86_400_000_000)
 }
 
 /// Where time comes from, so that logic reading the clock can be tested with a fixed one.

@@ -93,6 +93,7 @@ public final class CommandDispatcher: Sendable {
         -> DispatchOutcome
     {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
+        if line.count > options.maxEventBytes, let refusal = refuseOversizedEvent(line) { return .immediate(refusal) }
         let value: JSON
         do {
             value = try JSONParser.parse(buffer: line)
@@ -127,13 +128,7 @@ public final class CommandDispatcher: Sendable {
                     id: id))
         }
         if command.carriesEvent, line.count > options.maxEventBytes {
-            return .immediate(
-                Self.failure(
-                    ProtocolError(
-                        .payloadTooLarge,
-                        "event: request line of \(line.count) bytes is over the limit of \(options.maxEventBytes) bytes",
-                        field: "event"),
-                    id: id))
+            return .immediate(Self.failure(eventTooLarge(lineBytes: line.count), id: id))
         }
         if command == .ping {
             do {
@@ -149,6 +144,22 @@ public final class CommandDispatcher: Sendable {
             responder.fail(error)
         }
         return command == .tailRequests ? .pendingStream : .pending
+    }
+
+    /// The answer to a line over `--max-event-bytes` whose `cmd` carries an event, found
+    /// without parsing the line; nil when the line is parsed as usual.
+    private func refuseOversizedEvent(_ line: UnsafeRawBufferPointer) -> [UInt8]? {
+        let found = JSONTopLevelScan.scalars(of: ["cmd", "id"], in: line)
+        guard let cmd = found["cmd"]?.stringValue, let command = Command(rawValue: cmd), command.carriesEvent
+        else { return nil }
+        return Self.failure(eventTooLarge(lineBytes: line.count), id: found["id"])
+    }
+
+    private func eventTooLarge(lineBytes: Int) -> ProtocolError {
+        ProtocolError(
+            .payloadTooLarge,
+            "event: request line of \(lineBytes) bytes is over the limit of \(options.maxEventBytes) bytes",
+            field: "event")
     }
 
     // MARK: - Responses
@@ -454,7 +465,7 @@ public final class CommandDispatcher: Sendable {
         for key in ["since", "until"] {
             guard let text = try RequestFields.optionalString(request, key) else { continue }
             guard let time = Timestamp(rfc3339: text) else {
-                throw .invalid(key, "must be an RFC 3339 date-time such as 2025-04-23T00:05:18Z")
+                throw .invalid(key, "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18Z")
             }
             if key == "since" { query.since = time } else { query.until = time }
         }

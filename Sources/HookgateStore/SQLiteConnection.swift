@@ -91,7 +91,7 @@ final class SQLiteConnection {
             switch value {
             case .null: rc = sqlite3_bind_null(statement, index)
             case .integer(let v): rc = sqlite3_bind_int64(statement, index, v)
-            case .text(let v): rc = sqlite3_bind_text(statement, index, v, -1, hookgate_sqlite_transient())
+            case .text(let v): rc = Self.bindText(v, statement: statement, index: index)
             case .blob(let v):
                 rc = v.withUnsafeBytes {
                     sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), hookgate_sqlite_transient())
@@ -104,6 +104,21 @@ final class SQLiteConnection {
             if rc == SQLITE_DONE { return }
             if rc != SQLITE_ROW { throw error(rc) }
             try row(SQLRow(statement: statement!))
+        }
+    }
+
+    /// Binds text by its UTF-8 length, never up to a NUL: text holding U+0000 is stored
+    /// whole (an idempotency key "a\u0000b" is not "a").
+    private static func bindText(_ text: String, statement: OpaquePointer?, index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                // An empty buffer may have no address, and a null pointer would bind NULL.
+                guard let address = chars.baseAddress else {
+                    return sqlite3_bind_text(statement, index, "", 0, hookgate_sqlite_transient())
+                }
+                return sqlite3_bind_text(statement, index, address, Int32(chars.count), hookgate_sqlite_transient())
+            }
         }
     }
 

@@ -372,7 +372,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>) {
         var afterSeq: Int64?
         if let cursor = query.cursor {
-            guard cursor.hasPrefix("r"), let seq = Int64(cursor.dropFirst()), seq > 0 else {
+            guard let seq = PageCursor.decode(cursor, prefix: "r") else {
                 submit(completion) { _ in throw StoreFailure.invalidCursor }
                 return
             }
@@ -416,7 +416,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             }
             let page = rows.prefix(limit)
             return RequestPage(
-                requests: page.map(\.1), nextCursor: rows.count > limit ? page.last.map { "r\($0.0)" } : nil)
+                requests: page.map(\.1),
+                nextCursor: rows.count > limit ? page.last.map { PageCursor.encode($0.0, prefix: "r") } : nil)
         }
     }
 
@@ -656,13 +657,9 @@ enum WebhookRows {
             eventType: eventTypes, sender: sender, status: status, messageRef: messageRef, campaignId: campaignId)
     }
 
-    /// Cursors are opaque to clients: "w" and the last row's sequence number.
-    static func encodeCursor(_ seq: Int64) -> String { "w\(seq)" }
+    static func encodeCursor(_ seq: Int64) -> String { PageCursor.encode(seq, prefix: "w") }
 
-    static func decodeCursor(_ cursor: String) -> Int64? {
-        guard cursor.hasPrefix("w"), let seq = Int64(cursor.dropFirst()), seq >= 0 else { return nil }
-        return seq
-    }
+    static func decodeCursor(_ cursor: String) -> Int64? { PageCursor.decode(cursor, prefix: "w") }
 }
 
 /// The statements of the event path.

@@ -85,6 +85,17 @@ struct TimestampTests {
         ("2016-12-31T23:59:60Z", 1_483_228_800_000_000),
     ]
 
+    @Test(arguments: [
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000Z"),
+        ("0001-01-01T00:59:00+00:59", "0001-01-01T00:00:00.000000Z"),
+        ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
+        ("9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59.000000Z"),
+        ("9999-12-31T23:59:00-00:00", "9999-12-31T23:59:00.000000Z"),
+    ])
+    func extremeYearsRoundTrip(_ text: String, _ written: String) {
+        #expect(Timestamp(rfc3339: text)?.rfc3339 == written)
+    }
+
     @Test(arguments: validTexts)
     func parsesValidRFC3339(_ text: String, _ microseconds: Int64) {
         #expect(Timestamp(rfc3339: text)?.microseconds == microseconds)
@@ -146,6 +157,14 @@ struct TimestampTests {
         "2025-01-01T00:00:00+10:60",
         "2025-01-01T00:00:00 +10:00",
         "2025-01-01T00:00:00*10:00",
+        // Outside the years 0001 to 9999 once in UTC: not writable back as RFC 3339.
+        "0000-01-01T00:00:00Z",
+        "0000-12-31T23:59:59Z",
+        "0000-01-01T00:00:00+23:59",
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:60Z",
+        "9999-12-31T23:00:00-01:00",
+        "9999-12-31T23:59:59-00:01",
     ])
     func rejectsInvalidRFC3339(_ text: String) {
         #expect(Timestamp(rfc3339: text) == nil)
