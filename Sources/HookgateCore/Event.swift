@@ -48,7 +48,9 @@ public enum EventValidator {
             payload["timestamp"] = .string(receivedAt.rfc3339)
         case .string(let text)?:
             guard let timestamp = Timestamp(rfc3339: text) else {
-                throw .invalid("\(path).timestamp", "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18.567890Z")
+                throw .invalid(
+                    "\(path).timestamp",
+                    "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18.567890Z")
             }
             // Delivered in UTC, as the platform sends it: an offset is converted.
             payload["timestamp"] = .string(timestamp.rfc3339)

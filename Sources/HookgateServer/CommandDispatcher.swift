@@ -465,7 +465,8 @@ public final class CommandDispatcher: Sendable {
         for key in ["since", "until"] {
             guard let text = try RequestFields.optionalString(request, key) else { continue }
             guard let time = Timestamp(rfc3339: text) else {
-                throw .invalid(key, "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18Z")
+                throw .invalid(
+                    key, "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18Z")
             }
             if key == "since" { query.since = time } else { query.until = time }
         }

@@ -9,7 +9,10 @@ struct JSONTopLevelScanTests {
         (#"{"cmd":"emit_event","id":7}"#, ["cmd": "emit_event", "id": 7]),
         (#"{ "id" : "a\"b" , "cmd" : "ping" }"#, ["cmd": "ping", "id": .string("a\"b")]),
         (#"{"event":{"cmd":"inner","id":1},"cmd":"emit_event"}"#, ["cmd": "emit_event"]),
-        (#"{"event":[{"cmd":"x"},"cmd"],"cmd":"match_event","id":-1.5e3}"#, ["cmd": "match_event", "id": try! JSONParser.parse("-1.5e3")]),
+        (
+            #"{"event":[{"cmd":"x"},"cmd"],"cmd":"match_event","id":-1.5e3}"#,
+            ["cmd": "match_event", "id": try! JSONParser.parse("-1.5e3")]
+        ),
         (#"{"a":"}","cmd":"x"}"#, ["cmd": "x"]),
         (#"{"a":"\\","cmd":"x"}"#, ["cmd": "x"]),
         (#"{"cmd":true,"id":null}"#, [:]),

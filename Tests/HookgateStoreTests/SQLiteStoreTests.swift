@@ -190,7 +190,8 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test(arguments: ["", "abc", "w", "W1", "x1", "1", "w-1", "wx", "w1.5", "w 1", "w99999999999999999999",
+    @Test(arguments: [
+        "", "abc", "w", "W1", "x1", "1", "w-1", "wx", "w1.5", "w 1", "w99999999999999999999",
         // Forms hookgate never writes: a sign, leading zeros, zero, non-ASCII digits.
         "w+1", "w01", "w00", "w0", "w-0", "w１", "w1 ", " w1",
     ])

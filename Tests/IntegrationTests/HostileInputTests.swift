@@ -36,7 +36,8 @@ import Testing
         #expect(refused.errorField == "pad")
 
         let event = Self.wideObjectLine(
-            prefix: #"{"cmd":"emit_event","id":2,"event":{"event_type":"LINK_HIT","link_hit":{"url":"https://x.example","hits":1,"source_message":{"id":"m","type":"SMS","sender":"a","recipient":"b"},"#,
+            prefix:
+                #"{"cmd":"emit_event","id":2,"event":{"event_type":"LINK_HIT","link_hit":{"url":"https://x.example","hits":1,"source_message":{"id":"m","type":"SMS","sender":"a","recipient":"b"},"#,
             count: 70_000)
         #expect(event.count > 1_000_000)
         try hostile.send(bytes: event)
@@ -98,8 +99,11 @@ import Testing
         try daemon.stop()
         let restarted = try Daemon(directory: daemon.directory)
         let again = try restarted.client()
-        #expect(try again.request(["cmd": "get_webhook", "webhook_id": .string(id)])[path: "webhook", "name"] == .string(name))
-        #expect(try again.request(emit(statusEvent(), key: "key\u{0}B"))["event_id"]?.stringValue == eventIDs["key\u{0}B"])
+        #expect(
+            try again.request(["cmd": "get_webhook", "webhook_id": .string(id)])[path: "webhook", "name"]
+                == .string(name))
+        #expect(
+            try again.request(emit(statusEvent(), key: "key\u{0}B"))["event_id"]?.stringValue == eventIDs["key\u{0}B"])
     }
 
     /// Times whose UTC form falls outside the years 0001 to 9999 cannot be written back as
