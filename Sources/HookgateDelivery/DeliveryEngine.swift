@@ -145,6 +145,13 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
     }
 
+    /// Returns once the engine's queue has run a piece of work (the watchdog's probe).
+    public func probe() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async { continuation.resume() }
+        }
+    }
+
     /// New deliveries were committed: scan without waiting for the next tick.
     public func nudge() {
         queue.async {

@@ -214,7 +214,8 @@ public final class CommandDispatcher: Sendable {
             self.complete(responder, result) { _ in
                 self.matcher.apply(.upsert(MatchTarget(webhook)))
                 self.logger.info(
-                    "webhook created", metadata: ["webhook_id": "\(webhook.id)", "url": "\(definition.url)"])
+                    "webhook created",
+                    metadata: ["webhook_id": "\(webhook.id)", "url": "\(LogRedaction.url(definition.url))"])
                 return Self.webhookResult(webhook, includeSecret: true, warnings: warnings)
             }
         }

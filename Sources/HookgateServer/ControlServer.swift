@@ -39,34 +39,37 @@ public struct ControlServerError: Error, CustomStringConvertible {
 }
 
 /// The control socket as a service: binds (or adopts) the socket, serves connections,
-/// tells systemd it is ready, and on graceful shutdown stops accepting, lets every
-/// connection finish the requests it has sent, and closes the store.
+/// tells systemd it is ready and raises `ready`; on graceful shutdown it stops accepting
+/// and lets every connection finish the requests it has sent. The services after it in
+/// the group (delivery, then the store) stop once it has returned.
 public final class ControlServer: Service {
     private let configuration: ControlServerConfiguration
     private let dispatcher: CommandDispatcher
     private let requestTail: RequestTail
-    private let store: any Store
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
-    /// Runs at shutdown after the connections are drained (the delivery engine lets
-    /// attempts in flight finish here).
-    private let beforeStoreCloses: @Sendable () async -> Void
+    private let group: MultiThreadedEventLoopGroup
+    /// Raised once the socket is served.
+    public let ready: ReadySignal
 
     public init(
-        configuration: ControlServerConfiguration, store: any Store, dispatcher: CommandDispatcher,
-        requestTail: RequestTail = RequestTail(), logger: Logger,
-        beforeStoreCloses: @escaping @Sendable () async -> Void = {}
+        configuration: ControlServerConfiguration, dispatcher: CommandDispatcher,
+        requestTail: RequestTail = RequestTail(), ready: ReadySignal = ReadySignal(), logger: Logger
     ) {
         self.configuration = configuration
-        self.store = store
         self.dispatcher = dispatcher
         self.requestTail = requestTail
+        self.ready = ready
         self.logger = logger
-        self.beforeStoreCloses = beforeStoreCloses
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+    }
+
+    /// Returns once every event loop has run a piece of work (the watchdog's probe).
+    public func probeEventLoops() async {
+        for loop in group.makeIterator() { try? await loop.submit({}).get() }
     }
 
     public func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         var listeners: [any Channel] = []
         var boundPath: (path: String, inode: UInt)?
         do {
@@ -98,23 +101,19 @@ public final class ControlServer: Service {
         }
 
         Systemd.notify("READY=1\nSTATUS=accepting commands")
-        let watchdog = startWatchdog(group: group)
+        ready.signal()
 
         // Runs until SIGTERM/SIGINT (graceful shutdown) or cancellation.
         try? await gracefulShutdown()
 
         Systemd.notify("STOPPING=1\nSTATUS=shutting down")
         logger.info("shutting down")
-        watchdog?.cancel()
         for listener in listeners { try? await listener.close() }
         if let boundPath, UnixSocketFile.inode(boundPath.path) == boundPath.inode {
             unlink(boundPath.path)
         }
         await drainConnections()
-        await beforeStoreCloses()
-        await store.close()
         try? await group.shutdownGracefully()
-        logger.info("stopped")
     }
 
     private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
@@ -164,22 +163,6 @@ public final class ControlServer: Service {
         }
         for channel in open where channel.isActive {
             try? await channel.close()
-        }
-    }
-
-    /// Sends `WATCHDOG=1` at half the interval systemd asked for, after checking that the
-    /// event loop still runs work, so a wedged daemon is restarted.
-    private func startWatchdog(group: MultiThreadedEventLoopGroup) -> Task<Void, Never>? {
-        guard let usec = Systemd.watchdogMicroseconds() else { return nil }
-        let interval = Duration.microseconds(Int64(usec / 2))
-        logger.info("watchdog enabled", metadata: ["interval_us": "\(usec / 2)"])
-        return Task {
-            while !Task.isCancelled {
-                if (try? await group.next().submit({}).get()) != nil {
-                    Systemd.notify("WATCHDOG=1")
-                }
-                try? await Task.sleep(for: interval)
-            }
         }
     }
 }

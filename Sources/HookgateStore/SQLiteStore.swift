@@ -16,6 +16,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     public static let databaseFileName = "hookgate.sqlite3"
+    /// The database and the files SQLite keeps beside it in WAL mode.
+    public static let databaseFileNames = [databaseFileName, databaseFileName + "-wal", databaseFileName + "-shm"]
 
     private let queue = DispatchQueue(label: "hookgate.store")
     private var connection: SQLiteConnection?

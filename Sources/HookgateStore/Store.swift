@@ -315,6 +315,14 @@ extension Store {
         try await awaiting { webhook(id: id, completion: $0) }
     }
 
+    /// Returns once every call submitted before it has run (the watchdog's probe of the
+    /// writer).
+    public func afterPriorCalls() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            afterPriorCalls { continuation.resume() }
+        }
+    }
+
     public func listWebhooks(after cursor: String?, limit: Int) async throws -> WebhookPage {
         try await awaiting { listWebhooks(after: cursor, limit: limit, completion: $0) }
     }

@@ -262,10 +262,19 @@ struct HookgateCommand: AsyncParsableCommand {
             if socket != nil { logger.notice("socket-activated: --socket is ignored") }
             source = .activated(activated)
         }
-        let dataDirectory = try DefaultPaths.dataDirectory(flag: dataDir)
-        try Directories.create(dataDirectory, mode: 0o700)
-        let store = try SQLiteStore(directory: dataDirectory, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full)
-        logger.info("store opened", metadata: ["data_dir": "\(dataDirectory)", "sync": "\(sync)"])
+        // Files hookgate creates are private to its user, whatever umask it inherited.
+        umask(0o077)
+        let dataDirectoryPath = try DefaultPaths.dataDirectory(flag: dataDir)
+        let databaseFiles = SQLiteStore.databaseFileNames
+        let dataDirectory = try DataDirectory(path: dataDirectoryPath, databaseFiles: databaseFiles)
+        for change in dataDirectory.tightened {
+            logger.notice("data directory made private", metadata: ["change": "\(change)"])
+        }
+        let store = try SQLiteStore(directory: dataDirectoryPath, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full)
+        for change in try dataDirectory.restrictFiles(databaseFiles) {
+            logger.notice("data directory made private", metadata: ["change": "\(change)"])
+        }
+        logger.info("store opened", metadata: ["data_dir": "\(dataDirectoryPath)", "sync": "\(sync)"])
 
         let matcher = ShardedMatcher(shardCount: shards ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         // Page by page, so that the whole registry is never held twice in memory.
@@ -291,7 +300,7 @@ struct HookgateCommand: AsyncParsableCommand {
                 workers: workers,
                 connectTimeoutMicroseconds: Units.durationMicroseconds(connectTimeout) ?? 5_000_000,
                 requestTimeoutMicroseconds: Units.durationMicroseconds(requestTimeout) ?? 15_000_000,
-                extraCertificatesPEM: extraCertificates, bundleDirectory: dataDirectory,
+                extraCertificatesPEM: extraCertificates, bundleDirectory: dataDirectoryPath,
                 addressGuard: AddressGuard(allowed: allowDestination.compactMap(CIDR.init)), allowHTTP: allowHTTP))
         let engine = DeliveryEngine(
             store: store, transport: transport,
@@ -320,17 +329,31 @@ struct HookgateCommand: AsyncParsableCommand {
                 socket: source,
                 maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
                 shutdownGrace: grace),
-            store: store, dispatcher: dispatcher, requestTail: requestTail, logger: logger,
-            beforeStoreCloses: {
-                retention.stop()
-                await engine.stop(grace: grace)
-            })
-        engine.start()
-        retention.start()
+            dispatcher: dispatcher, requestTail: requestTail, logger: logger)
+        let watchdog = Watchdog(
+            intervalMicroseconds: Systemd.watchdogMicroseconds(),
+            probes: [
+                .init(name: "event loop") { await server.probeEventLoops() },
+                .init(name: "store writer") { await store.afterPriorCalls() },
+                .init(name: "delivery engine") { await engine.probe() },
+            ], logger: logger)
+        // Started in this order; on SIGTERM stopped in the reverse one: the socket first
+        // (clients get their answers), then delivery (attempts in flight finish and are
+        // recorded), retention, and the store last.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [
+                    .init(service: StoreService(store: store)),
+                    .init(service: RetentionService(retention: retention, socketServed: server.ready)),
+                    .init(service: DeliveryService(engine: engine, socketServed: server.ready, grace: grace)),
+                    .init(service: server),
+                    .init(service: watchdog),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        // The lock is held until every service has stopped.
+        withExtendedLifetime(dataDirectory) {}
+        logger.info("stopped")
     }
 }
 

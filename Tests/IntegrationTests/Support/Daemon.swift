@@ -65,6 +65,8 @@ final class Daemon {
         if waitUntilReady { try self.waitUntilReady() }
     }
 
+    var pid: pid_t { child.pid }
+
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func waitUntilReady(timeout: Double = 20) throws {
