@@ -113,6 +113,15 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var stopping = false
     private var records: [AttemptRecord] = []
     private var recording = false
+    /// Storing outcomes failed and is being retried: attempts already made are kept, never
+    /// released (they would be POSTed again), and nothing new is scanned or sent until a
+    /// store succeeds.
+    private var recordRetryMicroseconds: Int64 = 0
+    private var storeFailing: Bool { recordRetryMicroseconds > 0 }
+    private static let recordRetryFirstMicroseconds: Int64 = 50_000
+    private static let recordRetryMaxMicroseconds: Int64 = 5_000_000
+    private var recordFailures = RepeatLimiter()
+    private var scanFailures = RepeatLimiter()
     private var generator = SystemRandomNumberGenerator()
     private let inFlightTotal = Mutex(0)
     private let inFlightByWebhook = Mutex<[String: Int]>([:])
@@ -213,7 +222,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     private func laneCapacity(rate: Int) -> Int { max(options.maxInFlightPerWebhook, rate) }
 
     private func scan() {
-        guard !stopping else { return }
+        guard !stopping, !storeFailing else { return }
         guard !scanning else {
             scanRequested = true
             return
@@ -237,8 +246,14 @@ public final class DeliveryEngine: @unchecked Sendable {
         scanning = false
         switch result {
         case .failure(let error):
-            logger.error("scanning due deliveries failed", metadata: ["error": "\(error)"])
+            let (log, suppressed) = scanFailures.occurrence(at: clock.now())
+            if log {
+                logger.error(
+                    "scanning due deliveries failed",
+                    metadata: ["error": "\(error)", "similar_lines_left_out": "\(suppressed)"])
+            }
         case .success(let due):
+            if scanFailures.isActive { _ = scanFailures.reset() }
             let now = clock.now()
             // A lane holds what it can send in a few ticks; the rest waits in the store.
             // Rows of a webhook changed while the scan was out may predate the change
@@ -281,7 +296,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// by its bucket is woken when its next token is there: between ticks a bucket can
     /// fill up (it holds a tenth of a second's tokens), and tokens beyond full are lost.
     private func sendReady(_ lane: WebhookLane, id: String, at now: Timestamp) {
-        guard !stopping else { return }
+        guard !stopping, !storeFailing else { return }
         while lane.waitingCount > 0, lane.inFlight < options.maxInFlightPerWebhook, lane.bucket.take(at: now),
             let delivery = lane.popFirst()
         {
@@ -393,29 +408,56 @@ public final class DeliveryEngine: @unchecked Sendable {
     }
 
     /// Stores the outcomes gathered so far in one transaction; a delivery is released
-    /// (can be scanned again) only once its new state is stored.
+    /// (can be scanned again) only once its new state is stored. When storing fails the
+    /// outcomes are kept and stored again with backoff: an attempt that was made is never
+    /// forgotten, so a delivery the receiver already took is not POSTed again.
     private func recordPending() {
         guard !recording, !records.isEmpty else { return }
         recording = true
         let batch = records
         records.removeAll()
         store.recordAttempts(batch) { result in
-            self.queue.async {
+            self.queue.async { self.recorded(batch, result) }
+        }
+    }
+
+    private func recorded(_ batch: [AttemptRecord], _ result: Result<Void, any Error>) {
+        if case .failure(let error) = result {
+            records = batch + records
+            recordRetryMicroseconds = min(
+                max(recordRetryMicroseconds * 2, Self.recordRetryFirstMicroseconds), Self.recordRetryMaxMicroseconds)
+            let (log, suppressed) = recordFailures.occurrence(at: clock.now())
+            if log {
+                logger.error(
+                    "recording attempts failed; kept, and stored again once the store takes them",
+                    metadata: [
+                        "error": "\(error)", "attempts_kept": "\(records.count)",
+                        "similar_lines_left_out": "\(suppressed)",
+                    ])
+            }
+            queue.asyncAfter(deadline: .now() + .microseconds(Int(recordRetryMicroseconds))) {
                 self.recording = false
-                if case .failure(let error) = result {
-                    // Left pending in the store: they go out again (at least once).
-                    self.logger.error("recording attempts failed", metadata: ["error": "\(error)"])
-                }
-                for record in batch {
-                    self.claimed.remove(record.deliverySeq)
-                    if let next = record.nextAttemptAt, next < self.nextPeriodicScan {
-                        self.retriesDueSoon.append(next)
-                    }
-                }
-                self.scanWanted = true
                 self.recordPending()
             }
+            return
         }
+        recording = false
+        if storeFailing {
+            recordRetryMicroseconds = 0
+            let suppressed = recordFailures.reset()
+            logger.notice(
+                "recording attempts works again; delivery goes on",
+                metadata: ["similar_lines_left_out": "\(suppressed)"])
+        }
+        for record in batch {
+            claimed.remove(record.deliverySeq)
+            if let next = record.nextAttemptAt, next < nextPeriodicScan {
+                retriesDueSoon.append(next)
+            }
+        }
+        scanWanted = true
+        recordPending()
+        sendReady()
     }
 
     private func disableAfterGone(_ delivery: DueDelivery, at now: Timestamp) {

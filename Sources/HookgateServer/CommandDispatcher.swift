@@ -2,6 +2,7 @@ import HookgateCore
 import HookgateStore
 import Logging
 import NIOCore
+import Synchronization
 
 /// What the dispatcher made of one request line.
 enum DispatchOutcome: Sendable {
@@ -67,6 +68,8 @@ public final class CommandDispatcher: Sendable {
     private let options: Options
     private let startedAt: Timestamp
     private let logger: Logger
+    /// A failing disk fails every call: one log line per interval, not one per call.
+    private let storeFailures = Mutex(RepeatLimiter())
     private let delivery: DeliveryHooks
 
     /// `matcher` must already hold the store's webhooks; the dispatcher keeps it in step
@@ -553,7 +556,11 @@ public final class CommandDispatcher: Sendable {
     /// A store failure as the client sees it: the disk's trouble is `unavailable` (try
     /// again later), anything else `internal`. Either way the log has the detail.
     private func storeFailure(_ error: any Error) -> ProtocolError {
-        logger.error("store call failed", metadata: ["error": "\(error)"])
+        let (log, suppressed) = storeFailures.withLock { $0.occurrence(at: clock.now()) }
+        if log {
+            logger.error(
+                "store call failed", metadata: ["error": "\(error)", "similar_lines_left_out": "\(suppressed)"])
+        }
         if let storeError = error as? StoreError, storeError.isResourceFailure {
             return ProtocolError(.unavailable, "storage unavailable: \(storeError.message)")
         }

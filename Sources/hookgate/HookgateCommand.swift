@@ -264,6 +264,9 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         // Files hookgate creates are private to its user, whatever umask it inherited.
         umask(0o077)
+        // A file-size limit reached is an error for the store to report (and retry), not a
+        // signal that kills the daemon.
+        signal(SIGXFSZ, SIG_IGN)
         let dataDirectoryPath = try DefaultPaths.dataDirectory(flag: dataDir)
         let databaseFiles = SQLiteStore.databaseFileNames
         let dataDirectory = try DataDirectory(path: dataDirectoryPath, databaseFiles: databaseFiles)
