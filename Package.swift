@@ -69,6 +69,12 @@ let package = Package(
         .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(
+            name: "HookgateServerTests",
+            dependencies: [
+                "HookgateCore", "HookgateServer", "HookgateStore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["HookgateCore", "HookgateStore", "HookgateDelivery", "hookgate"],
             resources: []

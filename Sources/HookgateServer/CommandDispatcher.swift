@@ -9,7 +9,8 @@ enum DispatchOutcome: Sendable {
     /// The response line, known without waiting (parse and validation errors, ping).
     case immediate([UInt8])
     /// The command was handed to the store; the response line completes the promise.
-    case pending
+    /// `answerBytes` is what its answer may take, so a connection can bound what it holds.
+    case pending(answerBytes: Int)
     /// `tail_requests`: pending like the others, but its reply may turn the connection
     /// into a stream, so the lines after it wait until it is answered.
     case pendingStream
@@ -146,7 +147,22 @@ public final class CommandDispatcher: Sendable {
         } catch {
             responder.fail(error)
         }
-        return command == .tailRequests ? .pendingStream : .pending
+        return command == .tailRequests ? .pendingStream : .pending(answerBytes: Self.answerBytes(command, request))
+    }
+
+    /// What a command's answer may take at most, roughly: lists by their limit (a request
+    /// item with a response body runs to a few KiB), everything else a line.
+    static func answerBytes(_ command: Command, _ request: JSONObject) -> Int {
+        func limit(default value: Int) -> Int {
+            guard case .number(let number)? = request["limit"], let limit = number.int64Value else { return value }
+            return Int(max(1, min(limit, Int64(maxListLimit))))
+        }
+        switch command {
+        case .listRequests: return 1024 + limit(default: defaultRequestsLimit) * 2048
+        case .listWebhooks: return 1024 + limit(default: defaultListLimit) * 1024
+        case .matchEvent: return 1024 + limit(default: defaultListLimit) * 128
+        default: return 1024
+        }
     }
 
     /// The answer to a line over `--max-event-bytes` whose `cmd` carries an event, found

@@ -24,12 +24,21 @@ public struct ControlServerConfiguration: Sendable {
     /// How long connections get to finish their requests at shutdown.
     public var shutdownGrace: Duration
     public var eventLoopThreads: Int
+    /// Connections served at once (`--max-connections`); one more is told so and closed.
+    public var maxConnections: Int
+    /// Answers one connection may hold for its client (see ControlConnectionHandler).
+    public var maxBufferedBytesPerConnection: Int
 
-    public init(socket: ControlSocketSource, maxLineBytes: Int, shutdownGrace: Duration, eventLoopThreads: Int = 1) {
+    public init(
+        socket: ControlSocketSource, maxLineBytes: Int, shutdownGrace: Duration, eventLoopThreads: Int = 1,
+        maxConnections: Int = 1024, maxBufferedBytesPerConnection: Int = 8 << 20
+    ) {
         self.socket = socket
         self.maxLineBytes = maxLineBytes
         self.shutdownGrace = shutdownGrace
         self.eventLoopThreads = eventLoopThreads
+        self.maxConnections = maxConnections
+        self.maxBufferedBytesPerConnection = maxBufferedBytesPerConnection
     }
 }
 
@@ -120,26 +129,40 @@ public final class ControlServer: Service {
         let dispatcher = self.dispatcher
         let requestTail = self.requestTail
         let maxLineBytes = configuration.maxLineBytes
+        let maxBuffered = configuration.maxBufferedBytesPerConnection
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] channel in
-                self?.track(channel)
+                guard let self, self.admit(channel) else {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            RefusedConnectionHandler(maxConnections: self?.configuration.maxConnections ?? 0))
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlConnectionHandler(dispatcher: dispatcher, requestTail: requestTail))
+                        ControlConnectionHandler(
+                            dispatcher: dispatcher, requestTail: requestTail, maxBufferedBytes: maxBuffered))
                 }
             }
     }
 
-    private func track(_ channel: any Channel) {
+    /// Tracks `channel` unless `--max-connections` are already open.
+    private func admit(_ channel: any Channel) -> Bool {
         let key = ObjectIdentifier(channel)
-        connections.withLock { $0[key] = channel }
+        let admitted = connections.withLock { connections in
+            guard connections.count < configuration.maxConnections else { return false }
+            connections[key] = channel
+            return true
+        }
+        guard admitted else { return false }
         channel.closeFuture.whenComplete { [weak self] _ in
             _ = self?.connections.withLock { $0.removeValue(forKey: key) }
         }
+        return true
     }
 
     /// Asks every connection to stop reading and close once its requests are answered;

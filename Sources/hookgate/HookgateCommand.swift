@@ -65,6 +65,7 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "log-max-rows", kind: .value),
         .init(name: "shutdown-grace", kind: .value),
         .init(name: "log-level", kind: .value),
+        .init(name: "max-connections", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -179,6 +180,12 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Client connections served at once; one more gets an unavailable line and is closed (env HOOKGATE_MAX_CONNECTIONS).",
+            valueName: "count"))
+    var maxConnections: Int = 1024
+
+    @Option(
+        help: ArgumentHelp(
             "trace, debug, info, notice, warning, error or critical (env HOOKGATE_LOG_LEVEL).", valueName: "level"))
     var logLevel: String = "info"
 
@@ -225,6 +232,9 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         guard Units.durationMicroseconds(shutdownGrace) != nil else {
             throw ValidationError("--shutdown-grace: '\(shutdownGrace)' is not a duration such as 10s")
+        }
+        guard maxConnections >= 1 else {
+            throw ValidationError("--max-connections: \(maxConnections) is not at least 1")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
@@ -331,7 +341,7 @@ struct HookgateCommand: AsyncParsableCommand {
             configuration: ControlServerConfiguration(
                 socket: source,
                 maxLineBytes: Units.byteCount(maxLineBytes) ?? 1 << 20,
-                shutdownGrace: grace),
+                shutdownGrace: grace, maxConnections: maxConnections),
             dispatcher: dispatcher, requestTail: requestTail, logger: logger)
         let watchdog = Watchdog(
             intervalMicroseconds: Systemd.watchdogMicroseconds(),
