@@ -17,7 +17,8 @@ public final class CurlTransport: Sendable {
         let settings = CurlWorker.Settings(
             connectTimeoutMilliseconds: Int(options.connectTimeoutMicroseconds / 1000),
             requestTimeoutMilliseconds: Int(options.requestTimeoutMicroseconds / 1000),
-            caFile: try Self.caFile(options), addressGuard: options.addressGuard, allowHTTP: options.allowHTTP)
+            caFile: try Self.caFile(options), addressGuard: options.addressGuard, allowHTTP: options.allowHTTP,
+            maxConnectionsPerHost: max(1, options.maxConnectionsPerHost / max(1, options.workers)))
         workers = try (0..<max(1, options.workers)).map { try CurlWorker(number: $0, settings: settings) }
     }
 
@@ -89,6 +90,9 @@ final class CurlWorker: @unchecked Sendable {
         var caFile: String
         var addressGuard: AddressGuard
         var allowHTTP: Bool
+        /// This worker's share of `--max-connections-per-host`; transfers past it wait
+        /// in libcurl for a connection to that host to be free.
+        var maxConnectionsPerHost: Int
     }
 
     private struct Job: Sendable {
@@ -113,6 +117,7 @@ final class CurlWorker: @unchecked Sendable {
         self.multi = multi
         // Let HTTP/2 carry many requests over one connection where the server offers it.
         _ = hookgate_curl_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        _ = hookgate_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, settings.maxConnectionsPerHost)
         let thread = Thread { [self] in self.run() }
         thread.name = "hookgate.curl\(number)"
         self.thread = thread

@@ -74,13 +74,18 @@ public struct DeliveryTransportOptions: Sendable {
     public var bundleDirectory: String
     public var addressGuard: AddressGuard
     public var allowHTTP: Bool
+    /// Connections open to one receiving host at most (`--max-connections-per-host`),
+    /// shared evenly by the workers: each multi handle gets `max(1, cap / workers)`.
+    public var maxConnectionsPerHost: Int
     public static let maxResponseBodyBytes = 4096
 
     public init(
         workers: Int = 2, connectTimeoutMicroseconds: Int64 = 5_000_000, requestTimeoutMicroseconds: Int64 = 15_000_000,
         extraCertificatesPEM: [UInt8] = [], systemBundlePath: String = "/etc/ssl/certs/ca-certificates.crt",
-        bundleDirectory: String, addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false
+        bundleDirectory: String, addressGuard: AddressGuard = AddressGuard(), allowHTTP: Bool = false,
+        maxConnectionsPerHost: Int = 32
     ) {
+        self.maxConnectionsPerHost = maxConnectionsPerHost
         self.bundleDirectory = bundleDirectory
         self.workers = workers
         self.connectTimeoutMicroseconds = connectTimeoutMicroseconds

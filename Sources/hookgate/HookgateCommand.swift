@@ -66,6 +66,7 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "shutdown-grace", kind: .value),
         .init(name: "log-level", kind: .value),
         .init(name: "max-connections", kind: .value),
+        .init(name: "max-connections-per-host", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -186,6 +187,12 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Connections open to one receiving host at most, shared by the workers (env HOOKGATE_MAX_CONNECTIONS_PER_HOST).",
+            valueName: "count"))
+    var maxConnectionsPerHost: Int = 32
+
+    @Option(
+        help: ArgumentHelp(
             "trace, debug, info, notice, warning, error or critical (env HOOKGATE_LOG_LEVEL).", valueName: "level"))
     var logLevel: String = "info"
 
@@ -232,6 +239,9 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         guard Units.durationMicroseconds(shutdownGrace) != nil else {
             throw ValidationError("--shutdown-grace: '\(shutdownGrace)' is not a duration such as 10s")
+        }
+        guard (1...10_000).contains(maxConnectionsPerHost) else {
+            throw ValidationError("--max-connections-per-host: \(maxConnectionsPerHost) is not between 1 and 10000")
         }
         guard maxConnections >= 1 else {
             throw ValidationError("--max-connections: \(maxConnections) is not at least 1")
@@ -314,7 +324,8 @@ struct HookgateCommand: AsyncParsableCommand {
                 connectTimeoutMicroseconds: Units.durationMicroseconds(connectTimeout) ?? 5_000_000,
                 requestTimeoutMicroseconds: Units.durationMicroseconds(requestTimeout) ?? 15_000_000,
                 extraCertificatesPEM: extraCertificates, bundleDirectory: dataDirectoryPath,
-                addressGuard: AddressGuard(allowed: allowDestination.compactMap(CIDR.init)), allowHTTP: allowHTTP))
+                addressGuard: AddressGuard(allowed: allowDestination.compactMap(CIDR.init)), allowHTTP: allowHTTP,
+                maxConnectionsPerHost: maxConnectionsPerHost))
         let engine = DeliveryEngine(
             store: store, transport: transport,
             options: DeliveryEngine.Options(
