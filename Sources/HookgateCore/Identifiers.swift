@@ -64,6 +64,20 @@ public enum Identifiers {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// When a time-ordered (version 7) UUID was made, to the millisecond; nil for any
+    /// other text.
+    public static func timeOfTimeOrderedUUID(_ text: String) -> Timestamp? {
+        guard let canonical = canonicalUUID(text) else { return nil }
+        let hex = Array(canonical.utf8).filter { $0 != UInt8(ascii: "-") }
+        guard hex[12] == UInt8(ascii: "7") else { return nil }
+        var milliseconds: Int64 = 0
+        for digit in hex[0..<12] {
+            let value = digit <= UInt8(ascii: "9") ? digit - UInt8(ascii: "0") : digit - UInt8(ascii: "a") + 10
+            milliseconds = milliseconds << 4 | Int64(value)
+        }
+        return Timestamp(microseconds: milliseconds * 1000)
+    }
+
     /// The canonical lower-case form of a UUID written in any case, or nil when `text` is
     /// not a UUID in 8-4-4-4-12 form.
     public static func canonicalUUID(_ text: String) -> String? {

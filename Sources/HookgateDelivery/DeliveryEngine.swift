@@ -122,6 +122,15 @@ public final class DeliveryEngine: @unchecked Sendable {
     private static let recordRetryMaxMicroseconds: Int64 = 5_000_000
     private var recordFailures = RepeatLimiter()
     private var scanFailures = RepeatLimiter()
+    /// Webhooks whose pending deliveries the store is cancelling (deleted, or disabled by
+    /// a 410): the engine feeds it one bounded batch at a time, sparing what it has in
+    /// flight, so each delivery ends once and the writer is never held for long.
+    private var cancelling: Set<String> = []
+    private var cancelBatchOut = false
+    private var cancelFailures = RepeatLimiter()
+    static let cancelBatchRows = 2000
+    static let recordBatchCount = 1000
+    static let recordBatchBytes = 1 << 20
     private var generator = SystemRandomNumberGenerator()
     private let inFlightTotal = Mutex(0)
     private let inFlightByWebhook = Mutex<[String: Int]>([:])
@@ -144,6 +153,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     public func inFlight(webhookID: String) -> Int { inFlightByWebhook.withLock { $0[webhookID] ?? 0 } }
 
     public func start() {
+        loadCancellations()
         queue.async {
             let timer = DispatchSource.makeTimerSource(queue: self.queue)
             let interval = DispatchTimeInterval.microseconds(Int(self.options.tickMicroseconds))
@@ -173,6 +183,18 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// it is released and scanned again with its new state.
     public func webhookChanged(id: String) {
         queue.async { self.release(webhookID: id) }
+        loadCancellations()
+    }
+
+    /// Reads which webhooks the store has cancellations for, and works on them.
+    private func loadCancellations() {
+        store.cancellations { result in
+            guard case .success(let ids) = result else { return }
+            self.queue.async {
+                self.cancelling.formUnion(ids)
+                self.continueCancelling()
+            }
+        }
     }
 
     /// Stops sending; attempts in flight get until `grace` to finish and be recorded;
@@ -211,6 +233,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     }
 
     private func tick() {
+        continueCancelling()
         let now = clock.now()
         if scanWanted || now >= nextPeriodicScan || retriesDueSoon.contains(where: { $0 <= now }) {
             scan()
@@ -390,7 +413,8 @@ public final class DeliveryEngine: @unchecked Sendable {
             } else {
                 outcome = .failed
             }
-            if outcome == .retrying, lanes[delivery.webhookID]?.gone == true {
+            if outcome == .retrying, lanes[delivery.webhookID]?.gone == true || cancelling.contains(delivery.webhookID)
+            {
                 outcome = .cancelled
                 next = nil
             }
@@ -414,8 +438,16 @@ public final class DeliveryEngine: @unchecked Sendable {
     private func recordPending() {
         guard !recording, !records.isEmpty else { return }
         recording = true
-        let batch = records
-        records.removeAll()
+        // Bounded in count and bytes: one transaction stays short, and the lines it
+        // hands to `tail_requests` readers fit well within what a reader may hold.
+        var take = 0
+        var bytes = 0
+        while take < records.count, take < Self.recordBatchCount, bytes < Self.recordBatchBytes {
+            bytes += 512 + records[take].responseBody.count + records[take].url.utf8.count
+            take += 1
+        }
+        let batch = Array(records.prefix(take))
+        records.removeFirst(take)
         store.recordAttempts(batch) { result in
             self.queue.async { self.recorded(batch, result) }
         }
@@ -464,25 +496,54 @@ public final class DeliveryEngine: @unchecked Sendable {
         let reason = "receiver answered 410 Gone at \(now.rfc3339)"
         let notify = onWebhookDisabled
         let logger = self.logger
-        // The webhook's other attempts still out, or answered with their outcome not yet
-        // submitted to the store, end with their own outcome.
-        let inFlight =
-            [delivery.deliverySeq]
-            + sent.values.filter { $0.delivery.webhookID == delivery.webhookID }.map(\.delivery.deliverySeq)
-            + records.filter { $0.webhookID == delivery.webhookID }.map(\.deliverySeq)
-        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now, inFlight: inFlight) { result in
+        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now) { result in
             switch result {
             case .success(let webhook?):
                 logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])
                 notify(webhook)
+                self.queue.async {
+                    self.cancelling.insert(webhook.id)
+                    self.continueCancelling()
+                }
             case .success(nil): break
             case .failure(let error):
                 logger.error("disabling after 410 failed", metadata: ["error": "\(error)"])
             }
         }
-        // What this engine holds for the webhook goes back to the store, now cancelled;
-        // nothing more of it is sent.
+        // What this engine holds for the webhook goes back to the store, to be cancelled
+        // there; nothing more of it is sent.
         release(webhookID: delivery.webhookID)
         lanes[delivery.webhookID]?.gone = true
+    }
+
+    /// Cancels the next batch of a webhook's pending deliveries in the store, sparing the
+    /// ones this engine has in flight or answered but not yet recorded: their attempts
+    /// give them their one ending. Batches follow one another, each a short transaction,
+    /// so emits go on between them.
+    private func continueCancelling() {
+        guard !cancelBatchOut, !stopping, !storeFailing, let id = cancelling.first else { return }
+        cancelBatchOut = true
+        let spared =
+            sent.values.filter { $0.delivery.webhookID == id }.map(\.delivery.deliverySeq)
+            + records.filter { $0.webhookID == id }.map(\.deliverySeq)
+        store.cancelPending(webhookID: id, except: spared, maxRows: Self.cancelBatchRows) { result in
+            self.queue.async {
+                self.cancelBatchOut = false
+                switch result {
+                case .success(let done):
+                    if done { self.cancelling.remove(id) }
+                    if self.cancelFailures.isActive { _ = self.cancelFailures.reset() }
+                    self.continueCancelling()
+                case .failure(let error):
+                    // Tried again at the next tick.
+                    let (log, suppressed) = self.cancelFailures.occurrence(at: self.clock.now())
+                    if log {
+                        self.logger.error(
+                            "cancelling deliveries failed",
+                            metadata: ["error": "\(error)", "similar_lines_left_out": "\(suppressed)"])
+                    }
+                }
+            }
+        }
     }
 }

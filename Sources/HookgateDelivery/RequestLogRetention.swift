@@ -3,9 +3,11 @@ import HookgateCore
 import HookgateStore
 import Logging
 
-/// Keeps the request log within `--log-retention` (age) and `--log-max-rows` (count), in
-/// the background: every few seconds it deletes at most a batch, so the writer is never
-/// held for long, and goes on at once while a pass finds a full batch.
+/// Keeps history bounded, in the background: the request log within `--log-retention`
+/// (age) and `--log-max-rows` (count), and finished deliveries and events without an
+/// unfinished delivery within `--event-retention`. Every few seconds it deletes at most
+/// a batch of each, so the writer is never held for long, and goes on at once while a
+/// pass finds more to do. Pending deliveries are never deleted.
 ///
 /// `@unchecked Sendable`: `timer` and `running` are touched only on `queue`.
 public final class RequestLogRetention: @unchecked Sendable {
@@ -15,6 +17,7 @@ public final class RequestLogRetention: @unchecked Sendable {
     private let store: any Store
     private let maxAgeMicroseconds: Int64
     private let maxRows: Int
+    private let eventMaxAgeMicroseconds: Int64
     private let clock: any WallClock
     private let logger: Logger
     private let queue = DispatchQueue(label: "hookgate.retention")
@@ -22,12 +25,13 @@ public final class RequestLogRetention: @unchecked Sendable {
     private var running = false
 
     public init(
-        store: any Store, maxAgeMicroseconds: Int64, maxRows: Int, clock: any WallClock = SystemWallClock(),
-        logger: Logger
+        store: any Store, maxAgeMicroseconds: Int64, maxRows: Int, eventMaxAgeMicroseconds: Int64,
+        clock: any WallClock = SystemWallClock(), logger: Logger
     ) {
         self.store = store
         self.maxAgeMicroseconds = maxAgeMicroseconds
         self.maxRows = maxRows
+        self.eventMaxAgeMicroseconds = eventMaxAgeMicroseconds
         self.clock = clock
         self.logger = logger
     }
@@ -59,9 +63,32 @@ public final class RequestLogRetention: @unchecked Sendable {
                 switch result {
                 case .success(let deleted):
                     if deleted > 0 { self.logger.debug("request log pruned", metadata: ["lines": "\(deleted)"]) }
-                    if deleted == Self.batch { self.prune() }
+                    if deleted == Self.batch {
+                        self.prune()
+                        return
+                    }
+                    self.pruneEvents()
                 case .failure(let error):
                     self.logger.error("pruning the request log failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func pruneEvents() {
+        running = true
+        let before = clock.now().adding(microseconds: -eventMaxAgeMicroseconds)
+        store.pruneEvents(before: before, maxRows: Self.batch) { result in
+            self.queue.async {
+                self.running = false
+                switch result {
+                case .success(let progress):
+                    if progress.deleted > 0 {
+                        self.logger.debug("events and deliveries pruned", metadata: ["rows": "\(progress.deleted)"])
+                    }
+                    if !progress.caughtUp && self.timer != nil { self.pruneEvents() }
+                case .failure(let error):
+                    self.logger.error("pruning events failed", metadata: ["error": "\(error)"])
                 }
             }
         }

@@ -49,10 +49,13 @@ public final class CommandDispatcher: Sendable {
         public var allowHTTP: Bool
         /// The longest `emit_event`/`match_event` line (`--max-event-bytes`).
         public var maxEventBytes: Int
+        /// `--min-free-disk`: below it, commands that make the store grow are refused.
+        public var freeDiskSpace: FreeDiskSpace?
 
-        public init(allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024) {
+        public init(allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024, freeDiskSpace: FreeDiskSpace? = nil) {
             self.allowHTTP = allowHTTP
             self.maxEventBytes = maxEventBytes
+            self.freeDiskSpace = freeDiskSpace
         }
     }
 
@@ -228,6 +231,7 @@ public final class CommandDispatcher: Sendable {
 
     private func createWebhook(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
         let (definition, warnings) = try validator.definition(from: request, envelopeKeys: Command.envelope)
+        try refuseWhenDiskIsNearlyFull()
         let webhook = Webhook.create(definition, at: clock.now())
         store.insertWebhook(webhook) { result in
             self.complete(responder, result) { _ in
@@ -344,6 +348,7 @@ public final class CommandDispatcher: Sendable {
             throw .invalid(
                 "idempotency_key", "length must be between 1 and \(Self.maxIdempotencyKeyLength) code points")
         }
+        try refuseWhenDiskIsNearlyFull()
         let newEvent = NewEvent(
             id: Identifiers.timeOrderedUUID(at: receivedAt), event: event, receivedAt: receivedAt, idempotencyKey: key)
         store.appendEvent(newEvent, router: router) { result in
@@ -354,6 +359,11 @@ public final class CommandDispatcher: Sendable {
                 ])
             }
         }
+    }
+
+    /// A valid request that would make the store grow, while the disk is nearly full.
+    private func refuseWhenDiskIsNearlyFull() throws(ProtocolError) {
+        if let shortage = options.freeDiskSpace?.shortage { throw ProtocolError(.unavailable, shortage) }
     }
 
     private func matchEvent(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
@@ -429,6 +439,12 @@ public final class CommandDispatcher: Sendable {
             switch result {
             case .failure(StoreFailure.eventNotFound):
                 responder.fail(ProtocolError(.notFound, "Event not found", field: "event_id"))
+            case .failure(StoreFailure.eventPastRetention):
+                responder.fail(
+                    ProtocolError(
+                        .notFound,
+                        "Event not found: it passed retention (--event-retention) and is no longer stored",
+                        field: "event_id"))
             case .failure(StoreFailure.webhookNotFound):
                 responder.fail(Self.webhookNotFound)
             default:

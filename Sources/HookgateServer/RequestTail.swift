@@ -62,9 +62,10 @@ final class TailSubscriber: Sendable {
         let weight = lines.reduce(0) { $0 + Self.weight($1) }
         let accepted: Bool? = backlog.withLock { backlog in
             guard !backlog.overflowed else { return nil }
-            // A reader that has caught up takes any batch whole (a webhook deleted with
-            // thousands pending logs them in one): only falling behind overflows.
-            if backlog.bytes > 0 && backlog.bytes + weight > Self.limitBytes {
+            // Batches are bounded where they are made (the engine records at most
+            // `DeliveryEngine.recordBatchBytes` at once, cancellations go a few thousand
+            // at a time), so a reader that keeps up never meets this bound.
+            if backlog.bytes + weight > Self.limitBytes {
                 backlog.overflowed = true
                 return false
             }

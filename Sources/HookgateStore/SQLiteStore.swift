@@ -24,6 +24,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
     var counts = DeliveryCounts()
     private var eventsAccepted = 0
+    /// Retention has deleted the finished events received before this: an event id of
+    /// that age that is not found is past retention, not unknown.
+    private var eventsPrunedBefore = Timestamp(microseconds: 0)
+    /// Where the next retention pass goes on from, through deliveries and events by
+    /// sequence (nil: from the oldest row).
+    private var retentionCursors = RetentionCursors()
 
     /// Events waiting for their group commit, in batches. The open batch takes new
     /// events until any other call is submitted: that call seals it, so the batch is
@@ -61,14 +67,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         try loadCounters(connection)
     }
 
+    /// What startup reads: counters and counts kept as rows, never a scan of history.
     private func loadCounters(_ connection: SQLiteConnection) throws(StoreError) {
         eventsAccepted = Int(
             try connection.scalarInteger("SELECT value FROM counters WHERE name = 'events_accepted'") ?? 0)
-        try connection.query("SELECT webhook_id, state, COUNT(*) FROM deliveries GROUP BY webhook_id, state") { row in
-            if let state = DeliveryState(rawValue: row.text(1)) {
-                counts.add(webhookID: row.text(0), state: state, Int(row.integer(2)))
-            }
-        }
+        eventsPrunedBefore = Timestamp(
+            microseconds: try connection.scalarInteger(
+                "SELECT value FROM counters WHERE name = 'events_pruned_before_us'") ?? 0)
+        try counts.load(connection)
     }
 
     /// Queues `body` behind every earlier call and completes with its result.
@@ -142,44 +148,53 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func deleteWebhook(id: String, completion: @escaping Completion<Bool>) {
         submit(completion) { connection in
-            let cancelled = try connection.transaction { () throws(StoreError) -> [LoggedRequest]? in
-                guard let webhook = try WebhookRows.fetch(connection, id: id) else { return nil }
+            try connection.transaction { () throws(StoreError) -> Bool in
+                guard let webhook = try WebhookRows.fetch(connection, id: id) else { return false }
                 try connection.query("DELETE FROM webhooks WHERE id = ?", [.text(id)])
-                return try DeliveryRows.cancelPending(
+                try DeliveryRows.startCancellation(
                     connection, webhookID: id, url: webhook.definition.url, at: SystemWallClock().now(),
                     reason: "webhook deleted")
+                return true
             }
-            guard let cancelled else { return false }
-            self.cancelled(cancelled, webhookID: id)
-            return true
         }
     }
 
     public func disableWebhookAfterGone(
-        id: String, reason: String, at time: Timestamp, inFlight: [Int64],
-        completion: @escaping Completion<Webhook?>
+        id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>
     ) {
         submit(completion) { connection in
-            let result = try connection.transaction { () throws(StoreError) -> (Webhook, [LoggedRequest])? in
+            try connection.transaction { () throws(StoreError) -> Webhook? in
                 guard let current = try WebhookRows.fetch(connection, id: id) else { return nil }
                 let disabled = current.settingState(.disabled, reason: reason, at: time)
                 try connection.query(WebhookRows.update, WebhookRows.bindings(disabled))
-                let cancelled = try DeliveryRows.cancelPending(
-                    connection, webhookID: id, url: current.definition.url, at: time, reason: reason,
-                    except: inFlight)
-                return (disabled, cancelled)
+                try DeliveryRows.startCancellation(
+                    connection, webhookID: id, url: current.definition.url, at: time, reason: reason)
+                return disabled
             }
-            guard let (webhook, cancelled) = result else { return nil }
-            self.cancelled(cancelled, webhookID: id)
-            return webhook
         }
     }
 
-    /// After a commit that cancelled a webhook's pending deliveries.
-    private func cancelled(_ logged: [LoggedRequest], webhookID: String) {
-        counts.add(webhookID: webhookID, state: .pending, -logged.count)
-        counts.add(webhookID: webhookID, state: .cancelled, logged.count)
-        published(logged)
+    public func cancellations(completion: @escaping Completion<[String]>) {
+        submit(completion) { connection in
+            var ids: [String] = []
+            try connection.query("SELECT webhook_id FROM cancellations") { row in ids.append(row.text(0)) }
+            return ids
+        }
+    }
+
+    public func cancelPending(
+        webhookID: String, except spared: [Int64], maxRows: Int, completion: @escaping Completion<Bool>
+    ) {
+        submit(completion) { connection in
+            var changes = CountChanges()
+            let (done, logged) = try connection.transaction { () throws(StoreError) -> (Bool, [LoggedRequest]) in
+                try DeliveryRows.continueCancellation(
+                    connection, webhookID: webhookID, except: spared, maxRows: maxRows, changes: &changes)
+            }
+            changes.apply(to: &self.counts)
+            self.published(logged)
+            return done
+        }
     }
 
     public func observeRequestLog(_ observer: @escaping @Sendable ([LoggedRequest]) -> Void) {
@@ -228,6 +243,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         let routes = batch[0].router.route(batch.map(\.event.matchKey))
         var receipts: [EventReceipt] = []
         receipts.reserveCapacity(batch.count)
+        var changes = CountChanges()
         do {
             try connection.transaction { () throws(StoreError) in
                 // Keys compare byte for byte, as SQLite compares them across batches.
@@ -258,6 +274,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                         try connection.query(
                             EventRows.insertDelivery,
                             [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
+                        changes.add(webhookID: webhookID, state: .pending, 1)
                     }
                     let receipt = EventReceipt(eventID: eventID, deliveries: webhookIDs.count, replayed: false)
                     if let key = batch[index].event.idempotencyKey {
@@ -271,15 +288,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 }
                 try connection.query(
                     "UPDATE counters SET value = value + ? WHERE name = 'events_accepted'", [.integer(Int64(stored))])
+                try changes.write(connection)
             }
         } catch {
             for index in batch.indices { batch[index].completion(.failure(error)) }
             return
         }
-        for (receipt, webhookIDs) in zip(receipts, routes) where !receipt.replayed {
-            eventsAccepted += 1
-            for webhookID in webhookIDs { counts.add(webhookID: webhookID, state: .pending, 1) }
-        }
+        eventsAccepted += receipts.lazy.filter { !$0.replayed }.count
+        changes.apply(to: &counts)
         for index in batch.indices { batch[index].completion(.success(receipts[index])) }
     }
 
@@ -319,7 +335,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>) {
         submit(completion) { connection in
-            var ended: [(String, DeliveryState)] = []
+            var changes = CountChanges()
             var logged: [LoggedRequest] = []
             logged.reserveCapacity(records.count)
             try connection.transaction { () throws(StoreError) in
@@ -339,13 +355,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                             .text(state.rawValue), .integer(Int64(record.attempt)), .integer(next),
                             .integer(record.at.microseconds), .integer(record.deliverySeq),
                         ])
-                    if connection.changes > 0, state != .pending { ended.append((record.webhookID, state)) }
+                    if connection.changes > 0, state != .pending { changes.end(webhookID: record.webhookID, as: state) }
                 }
+                try changes.write(connection)
             }
-            for (webhookID, state) in ended {
-                self.counts.add(webhookID: webhookID, state: .pending, -1)
-                self.counts.add(webhookID: webhookID, state: state, 1)
-            }
+            changes.apply(to: &self.counts)
             self.published(logged)
         }
     }
@@ -356,17 +370,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         submit(completion) { connection in
             // Checked and inserted on the writer's queue: nothing can change between.
             guard let eventSeq = try connection.scalarInteger("SELECT seq FROM events WHERE id = ?", [.text(eventID)])
-            else { throw StoreFailure.eventNotFound }
+            else {
+                // Event ids carry the time they were received (UUIDv7).
+                if let received = Identifiers.timeOfTimeOrderedUUID(eventID), received < self.eventsPrunedBefore {
+                    throw StoreFailure.eventPastRetention
+                }
+                throw StoreFailure.eventNotFound
+            }
             guard try connection.scalarInteger("SELECT 1 FROM webhooks WHERE id = ?", [.text(webhookID)]) != nil
             else { throw StoreFailure.webhookNotFound }
             let now = time.microseconds
+            var changes = CountChanges()
+            changes.add(webhookID: webhookID, state: .pending, 1)
             let seq = try connection.transaction { () throws(StoreError) -> Int64 in
                 try connection.query(
                     EventRows.insertDelivery,
                     [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
-                return connection.lastInsertRowID
+                let seq = connection.lastInsertRowID
+                try changes.write(connection)
+                return seq
             }
-            self.counts.add(webhookID: webhookID, state: .pending, 1)
+            changes.apply(to: &self.counts)
             return seq
         }
     }
@@ -426,10 +450,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>) {
         submit(completion) { connection in
             try connection.transaction { () throws(StoreError) -> Int in
-                // The newest line that falls outside the count bound, if any.
-                let countBound =
-                    try connection.scalarInteger(
-                        "SELECT seq FROM requests ORDER BY seq DESC LIMIT 1 OFFSET ?", [.integer(Int64(keepRows))]) ?? 0
+                // Lines are numbered without gaps and deleted oldest first, so the newest
+                // line beyond the count bound is found by arithmetic, not by counting.
+                let newest = try connection.scalarInteger("SELECT MAX(seq) FROM requests") ?? 0
+                let countBound = newest - Int64(keepRows)
                 try connection.query(
                     """
                     DELETE FROM requests WHERE seq IN (
@@ -441,6 +465,32 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                     [.integer(SystemWallClock().now().microseconds - EventRows.idempotencyWindowMicroseconds)])
                 return deleted
             }
+        }
+    }
+
+    public func pruneEvents(before: Timestamp, maxRows: Int, completion: @escaping Completion<RetentionProgress>) {
+        submit(completion) { connection in
+            let cutoff = before.microseconds
+            var cursors = self.retentionCursors
+            let deleted = try connection.transaction { () throws(StoreError) -> Int in
+                // Deliveries first: an event goes once it has none left.
+                let deliveries = try RetentionRows.prune(
+                    connection, table: "deliveries", timeColumn: "created_us", deletable: "state != 'pending'",
+                    before: cutoff, maxRows: maxRows, cursor: &cursors.deliveries)
+                let events = try RetentionRows.prune(
+                    connection, table: "events", timeColumn: "received_us",
+                    deletable: "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
+                    before: cutoff, maxRows: maxRows, cursor: &cursors.events)
+                if events > 0 {
+                    try connection.query(
+                        "UPDATE counters SET value = MAX(value, ?) WHERE name = 'events_pruned_before_us'",
+                        [.integer(cutoff)])
+                }
+                return deliveries + events
+            }
+            self.retentionCursors = cursors
+            if deleted > 0 { self.eventsPrunedBefore = max(self.eventsPrunedBefore, before) }
+            return RetentionProgress(deleted: deleted, caughtUp: cursors.deliveries == nil && cursors.events == nil)
         }
     }
 
@@ -480,372 +530,4 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             }
         }
     }
-}
-
-/// The schema, one entry per version; `PRAGMA user_version` records how far a database
-/// has come. Entries are append-only: a released migration never changes.
-enum SchemaMigrations {
-    static let steps: [String] = [
-        // 1: the webhook registry.
-        """
-        CREATE TABLE webhooks (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            url TEXT NOT NULL,
-            filter TEXT NOT NULL,
-            rate_limit INTEGER NOT NULL,
-            is_sandbox INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            disabled_reason TEXT,
-            secret TEXT NOT NULL,
-            previous_secret TEXT,
-            previous_secret_expires_us INTEGER,
-            created_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL
-        );
-        """,
-        // 2: events, their deliveries, idempotency keys, counters.
-        """
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            event_type TEXT NOT NULL,
-            payload BLOB NOT NULL,
-            received_us INTEGER NOT NULL,
-            idempotency_key TEXT
-        );
-        CREATE TABLE deliveries (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            event_seq INTEGER NOT NULL REFERENCES events(seq),
-            webhook_id TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_us INTEGER NOT NULL,
-            created_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL
-        );
-        CREATE INDEX deliveries_due ON deliveries(state, next_attempt_us);
-        CREATE TABLE idempotency_keys (
-            key TEXT PRIMARY KEY,
-            event_id TEXT NOT NULL,
-            deliveries INTEGER NOT NULL,
-            created_us INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-        INSERT INTO counters (name, value) VALUES ('events_accepted', 0);
-        """,
-        // 3: the request log, one row per attempt (and per cancellation).
-        """
-        CREATE TABLE requests (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL,
-            at_us INTEGER NOT NULL,
-            delivery_seq INTEGER NOT NULL,
-            webhook_id TEXT NOT NULL,
-            event_id TEXT NOT NULL,
-            event_type TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            url TEXT NOT NULL,
-            http_status INTEGER,
-            error_class TEXT,
-            error TEXT,
-            latency_us INTEGER,
-            user_agent TEXT NOT NULL,
-            response_body BLOB NOT NULL,
-            outcome TEXT NOT NULL
-        );
-        CREATE INDEX requests_by_webhook ON requests(webhook_id, seq);
-        CREATE INDEX requests_by_event ON requests(event_id, seq);
-        CREATE INDEX requests_by_time ON requests(at_us);
-        """,
-    ]
-
-    static var currentVersion: Int64 { Int64(steps.count) }
-
-    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
-        let version = try connection.scalarInteger("PRAGMA user_version") ?? 0
-        if version > currentVersion {
-            throw StoreError(
-                code: SQLITE_ERROR,
-                message: "the database has schema version \(version), newer than this hookgate's \(currentVersion)")
-        }
-        for next in (version + 1)..<(currentVersion + 1) {
-            try connection.transaction { () throws(StoreError) in
-                try connection.execute(steps[Int(next - 1)])
-                try connection.execute("PRAGMA user_version = \(next)")
-            }
-        }
-    }
-}
-
-/// The mapping between `Webhook` and its row.
-enum WebhookRows {
-    static let columns = """
-        id, name, url, filter, rate_limit, is_sandbox, state, disabled_reason, secret, \
-        previous_secret, previous_secret_expires_us, created_us, updated_us
-        """
-
-    static let insert = "INSERT INTO webhooks (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-    static let update = """
-        UPDATE webhooks SET name = ?2, url = ?3, filter = ?4, rate_limit = ?5, is_sandbox = ?6, state = ?7,
-        disabled_reason = ?8, secret = ?9, previous_secret = ?10, previous_secret_expires_us = ?11,
-        created_us = ?12, updated_us = ?13 WHERE id = ?1
-        """
-
-    static func bindings(_ webhook: Webhook) -> [SQLValue] {
-        [
-            .text(webhook.id),
-            .text(webhook.definition.name),
-            .text(webhook.definition.url),
-            .text(JSONWriter.string(webhook.definition.filter.json)),
-            .integer(Int64(webhook.definition.rateLimit)),
-            .integer(webhook.definition.isSandbox ? 1 : 0),
-            .text(webhook.state.rawValue),
-            .optionalText(webhook.disabledReason),
-            .text(webhook.secret),
-            .optionalText(webhook.previousSecret),
-            .optionalInteger(webhook.previousSecretExpiresAt?.microseconds),
-            .integer(webhook.createdAt.microseconds),
-            .integer(webhook.updatedAt.microseconds),
-        ]
-    }
-
-    static func fetch(_ connection: SQLiteConnection, id: String) throws(StoreError) -> Webhook? {
-        var result: Webhook?
-        try connection.query("SELECT \(columns) FROM webhooks WHERE id = ?", [.text(id)]) { row throws(StoreError) in
-            result = try decode(row, offset: 0)
-        }
-        return result
-    }
-
-    static func decode(_ row: SQLRow, offset: Int32) throws(StoreError) -> Webhook {
-        let filterText = row.text(offset + 3)
-        guard let filter = decodeFilter(filterText) else {
-            throw StoreError(code: SQLITE_CORRUPT, message: "webhook \(row.text(offset)) has an unreadable filter")
-        }
-        let state = WebhookState(rawValue: row.text(offset + 6)) ?? .disabled
-        return Webhook(
-            id: row.text(offset),
-            definition: WebhookDefinition(
-                name: row.text(offset + 1),
-                url: row.text(offset + 2),
-                filter: filter,
-                rateLimit: Int(row.integer(offset + 4)),
-                isSandbox: row.integer(offset + 5) != 0),
-            state: state,
-            disabledReason: row.optionalText(offset + 7),
-            secret: row.text(offset + 8),
-            previousSecret: row.optionalText(offset + 9),
-            previousSecretExpiresAt: row.optionalInteger(offset + 10).map(Timestamp.init(microseconds:)),
-            createdAt: Timestamp(microseconds: row.integer(offset + 11)),
-            updatedAt: Timestamp(microseconds: row.integer(offset + 12)))
-    }
-
-    static func decodeFilter(_ text: String) -> WebhookFilter? {
-        guard case .object(let object)? = try? JSONParser.parse(text) else { return nil }
-        func strings(_ key: String) -> [String]? {
-            guard let items = object[key]?.arrayValue else { return nil }
-            let strings = items.compactMap(\.stringValue)
-            return strings.count == items.count ? strings : nil
-        }
-        guard let types = strings("event_type"), let sender = strings("sender"), let status = strings("status"),
-            let messageRef = strings("message_ref"), let campaignId = strings("campaign_id")
-        else { return nil }
-        let eventTypes = types.compactMap(EventType.init(exactly:))
-        guard eventTypes.count == types.count else { return nil }
-        return WebhookFilter(
-            eventType: eventTypes, sender: sender, status: status, messageRef: messageRef, campaignId: campaignId)
-    }
-
-    static func encodeCursor(_ seq: Int64) -> String { PageCursor.encode(seq, prefix: "w") }
-
-    static func decodeCursor(_ cursor: String) -> Int64? { PageCursor.decode(cursor, prefix: "w") }
-}
-
-/// The statements of the event path.
-enum EventRows {
-    static let insertEvent =
-        "INSERT INTO events (id, event_type, payload, received_us, idempotency_key) VALUES (?, ?, ?, ?, ?)"
-
-    static let insertDelivery = """
-        INSERT INTO deliveries (event_seq, webhook_id, state, attempts, next_attempt_us, created_us, updated_us)
-        VALUES (?, ?, 'pending', 0, ?, ?, ?)
-        """
-
-    static let upsertIdempotencyKey = """
-        INSERT INTO idempotency_keys (key, event_id, deliveries, created_us) VALUES (?, ?, ?, ?)
-        ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, deliveries = excluded.deliveries,
-        created_us = excluded.created_us
-        """
-
-    /// How long a repeated idempotency key answers the first event.
-    static let idempotencyWindowMicroseconds: Int64 = 24 * 3600 * 1_000_000
-
-    /// The receipt of the event first stored under `key`, if that was within the window.
-    static func idempotentReceipt(_ connection: SQLiteConnection, key: String, now: Int64) throws(StoreError)
-        -> EventReceipt?
-    {
-        var receipt: EventReceipt?
-        try connection.query(
-            "SELECT event_id, deliveries FROM idempotency_keys WHERE key = ? AND created_us > ?",
-            [.text(key), .integer(now - idempotencyWindowMicroseconds)]
-        ) { row in
-            receipt = EventReceipt(eventID: row.text(0), deliveries: Int(row.integer(1)), replayed: true)
-        }
-        return receipt
-    }
-}
-
-/// Deliveries per webhook and state, for `stats`.
-struct DeliveryCounts {
-    /// The five states' counts inline: a dictionary per webhook would cost far more
-    /// memory with 100,000 webhooks.
-    struct ByState: Equatable {
-        private var values = (0, 0, 0, 0, 0)
-
-        subscript(state: DeliveryState) -> Int {
-            get {
-                switch state {
-                case .pending: return values.0
-                case .inFlight: return values.1
-                case .delivered: return values.2
-                case .failed: return values.3
-                case .cancelled: return values.4
-                }
-            }
-            set {
-                switch state {
-                case .pending: values.0 = newValue
-                case .inFlight: values.1 = newValue
-                case .delivered: values.2 = newValue
-                case .failed: values.3 = newValue
-                case .cancelled: values.4 = newValue
-                }
-            }
-        }
-
-        static func == (lhs: ByState, rhs: ByState) -> Bool {
-            DeliveryState.allCases.allSatisfy { lhs[$0] == rhs[$0] }
-        }
-
-        var dictionary: [DeliveryState: Int] {
-            Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0, self[$0]) })
-        }
-    }
-
-    private var byWebhook: [String: ByState] = [:]
-    private var all = ByState()
-
-    mutating func add(webhookID: String, state: DeliveryState, _ count: Int) {
-        byWebhook[webhookID, default: ByState()][state] += count
-        all[state] += count
-    }
-
-    var totals: [DeliveryState: Int] { all.dictionary }
-
-    func byState(webhookID: String) -> [DeliveryState: Int] { (byWebhook[webhookID] ?? ByState()).dictionary }
-}
-
-/// The statements of the delivery path.
-enum DeliveryRows {
-    static let requestColumns = """
-        id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status, error_class, error, \
-        latency_us, user_agent, response_body, outcome
-        """
-
-    static func decodeRequest(_ row: SQLRow, offset: Int32) throws(StoreError) -> LoggedRequest {
-        guard let type = EventType(exactly: row.text(offset + 5)),
-            let outcome = RequestOutcome(rawValue: row.text(offset + 14))
-        else { throw StoreError(code: SQLITE_CORRUPT, message: "request \(row.text(offset)) is unreadable") }
-        return LoggedRequest(
-            id: row.text(offset),
-            record: AttemptRecord(
-                deliverySeq: row.integer(offset + 2), at: Timestamp(microseconds: row.integer(offset + 1)),
-                webhookID: row.text(offset + 3), eventID: row.text(offset + 4), eventType: type,
-                attempt: Int(row.integer(offset + 6)), url: row.text(offset + 7),
-                httpStatus: row.optionalInteger(offset + 8).map { Int($0) }, errorClass: row.optionalText(offset + 9),
-                error: row.optionalText(offset + 10), latencyMicroseconds: row.optionalInteger(offset + 11),
-                userAgent: row.text(offset + 12), responseBody: row.blob(offset + 13), outcome: outcome,
-                nextAttemptAt: nil))
-    }
-
-    /// Cancels a webhook's pending deliveries, logging each as a request item with
-    /// outcome `cancelled` and no attempt made; the lines logged. Through the due
-    /// index's `state` prefix: cancelling is rare, and an index on webhook_id would cost
-    /// every event an insert at a random place.
-    static func cancelPending(
-        _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String,
-        except spared: [Int64] = []
-    ) throws(StoreError) -> [LoggedRequest] {
-        var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
-        try connection.query(
-            """
-            SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
-            WHERE d.state = 'pending' AND d.webhook_id = ? AND d.seq NOT IN (SELECT value FROM json_each(?))
-            """, [.text(webhookID), .text(JSONWriter.string(.array(spared.map { .integer($0) })))]
-        ) { row in
-            pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
-        }
-        var logged: [LoggedRequest] = []
-        for delivery in pending {
-            guard let eventType = EventType(exactly: delivery.eventType) else {
-                throw StoreError(code: SQLITE_CORRUPT, message: "event \(delivery.eventID) has an unreadable type")
-            }
-            let record = AttemptRecord(
-                deliverySeq: delivery.seq, at: time, webhookID: webhookID, eventID: delivery.eventID,
-                eventType: eventType, attempt: Int(delivery.attempts) + 1, url: url, httpStatus: nil,
-                errorClass: nil, error: reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
-                outcome: .cancelled, nextAttemptAt: nil)
-            logged.append(try logRequest(connection, record))
-            try connection.query(
-                "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
-                [.integer(time.microseconds), .integer(delivery.seq)])
-        }
-        return logged
-    }
-
-    static let due = """
-        SELECT d.seq, d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload, w.id, w.name, w.url,
-               w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us
-        FROM deliveries d
-        JOIN events e ON e.seq = d.event_seq
-        JOIN webhooks w ON w.id = d.webhook_id
-        WHERE d.state = 'pending' AND d.next_attempt_us <= ?1 AND w.state = 'active'
-          AND (d.next_attempt_us, d.seq) > (?2, ?3)
-          AND d.webhook_id NOT IN (SELECT value FROM json_each(?5))
-        ORDER BY d.next_attempt_us, d.seq
-        LIMIT ?4
-        """
-
-    /// Writes one request-log line.
-    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
-        -> LoggedRequest
-    {
-        let id = Identifiers.timeOrderedUUID(at: record.at)
-        try connection.query(
-            insertRequest,
-            [
-                .text(id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
-                .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
-                .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
-                .optionalText(record.errorClass), .optionalText(record.error),
-                .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
-                .text(record.outcome.rawValue),
-            ])
-        return LoggedRequest(id: id, record: record)
-    }
-
-    private static let insertRequest = """
-        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
-                              error_class, error, latency_us, user_agent, response_body, outcome)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """
-
-    /// Only a pending delivery moves on: a cancelled one stays cancelled.
-    static let advance = """
-        UPDATE deliveries SET state = ?1, attempts = ?2, next_attempt_us = ?3, updated_us = ?4
-        WHERE seq = ?5 AND state = 'pending'
-        """
 }

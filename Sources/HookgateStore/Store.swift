@@ -20,6 +20,8 @@ public enum StoreFailure: Error, Sendable, Equatable {
     case webhookNotFound
     /// No event has the id asked about.
     case eventNotFound
+    /// The event was deleted by retention (`--event-retention`).
+    case eventPastRetention
 }
 
 /// The durable registry (and, later, the event queue and attempt log). SQLite is the
@@ -41,7 +43,8 @@ public protocol Store: Sendable {
     /// can land between the read and the write. Nil when there is no such webhook.
     func modifyWebhook(
         id: String, transform: @escaping @Sendable (Webhook) -> Webhook, completion: @escaping Completion<Webhook?>)
-    /// False when there was no such webhook.
+    /// Deletes the webhook at once and starts cancelling its pending deliveries in the
+    /// background (`cancelPending`). False when there was no such webhook.
     func deleteWebhook(id: String, completion: @escaping Completion<Bool>)
     /// Stores `event` and one pending delivery per webhook `router` names for it,
     /// committed before `completion` succeeds. Events submitted close together share
@@ -71,13 +74,23 @@ public protocol Store: Sendable {
     func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>)
     /// The request log, newest first, filtered, a page at a time.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
-    /// What a 410 Gone does: disables the webhook with `reason` and cancels its pending
-    /// deliveries (each logged as `cancelled`), all but those in `inFlight`: the one the
-    /// 410 answered and the others being attempted, whose attempts record their end.
-    /// Nil when there is no such webhook.
+    /// What a 410 Gone does: disables the webhook with `reason` and starts cancelling
+    /// its pending deliveries (`cancelPending`). Nil when there is no such webhook.
     func disableWebhookAfterGone(
-        id: String, reason: String, at time: Timestamp, inFlight: [Int64],
-        completion: @escaping Completion<Webhook?>)
+        id: String, reason: String, at time: Timestamp, completion: @escaping Completion<Webhook?>)
+    /// The webhooks whose pending deliveries are being cancelled (deleted, or disabled by
+    /// a 410). Their deliveries are never due; `cancelPending` works through them.
+    func cancellations(completion: @escaping Completion<[String]>)
+    /// Cancels the next part of a webhook's pending deliveries (at most `maxRows`
+    /// deliveries looked at), each logged as a request item with outcome `cancelled`, all
+    /// but those in `except` (attempts in flight, which record their own end). True once
+    /// the cancellation is done.
+    func cancelPending(
+        webhookID: String, except: [Int64], maxRows: Int, completion: @escaping Completion<Bool>)
+    /// Retention of history: deletes finished deliveries created before `before`, then
+    /// events received before it that have no delivery left, looking at no more than
+    /// `maxRows` of each.
+    func pruneEvents(before: Timestamp, maxRows: Int, completion: @escaping Completion<RetentionProgress>)
     /// Hands `observer` every request-log line (attempt or cancellation) once the
     /// transaction that wrote it has committed, in log order, on the store's own thread:
     /// it must return at once (`tail_requests` fans out from here). One observer; a later
@@ -87,6 +100,18 @@ public protocol Store: Sendable {
     func stats(webhookID: String?, completion: @escaping Completion<StoreStats>)
     /// Finishes the calls already made and closes; later calls fail.
     func close() async
+}
+
+/// What one call of `pruneEvents` did.
+public struct RetentionProgress: Sendable, Equatable {
+    public var deleted: Int
+    /// Nothing older is left to look at until time moves on: the next pass can wait.
+    public var caughtUp: Bool
+
+    public init(deleted: Int, caughtUp: Bool) {
+        self.deleted = deleted
+        self.caughtUp = caughtUp
+    }
 }
 
 /// An event to store, validated, its payload already encoded (by the connection's
@@ -359,5 +384,30 @@ extension Store {
 
     public func stats(webhookID: String? = nil) async throws -> StoreStats {
         try await awaiting { stats(webhookID: webhookID, completion: $0) }
+    }
+
+    public func disableWebhookAfterGone(id: String, reason: String, at time: Timestamp) async throws -> Webhook? {
+        try await awaiting { disableWebhookAfterGone(id: id, reason: reason, at: time, completion: $0) }
+    }
+
+    public func cancellations() async throws -> [String] {
+        try await awaiting { cancellations(completion: $0) }
+    }
+
+    /// Runs a webhook's cancellation to its end, `maxRows` at a time; the batches it took.
+    @discardableResult
+    public func cancelAllPending(webhookID: String, except: [Int64] = [], maxRows: Int = 1000) async throws -> Int {
+        var batches = 0
+        while true {
+            batches += 1
+            let done = try await awaiting {
+                cancelPending(webhookID: webhookID, except: except, maxRows: maxRows, completion: $0)
+            }
+            if done { return batches }
+        }
+    }
+
+    public func pruneEvents(before: Timestamp, maxRows: Int) async throws -> RetentionProgress {
+        try await awaiting { pruneEvents(before: before, maxRows: maxRows, completion: $0) }
     }
 }

@@ -67,6 +67,8 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "log-level", kind: .value),
         .init(name: "max-connections", kind: .value),
         .init(name: "max-connections-per-host", kind: .value),
+        .init(name: "event-retention", kind: .value),
+        .init(name: "min-free-disk", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -175,6 +177,18 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "How long finished deliveries, and events with no unfinished delivery, are kept (env HOOKGATE_EVENT_RETENTION). Pending deliveries are never deleted.",
+            valueName: "duration"))
+    var eventRetention: String = "7d"
+
+    @Option(
+        help: ArgumentHelp(
+            "Below this much free space on the data directory's disk, emit_event and create_webhook answer unavailable; delivery and retention go on (env HOOKGATE_MIN_FREE_DISK).",
+            valueName: "bytes"))
+    var minFreeDisk: String = "256MiB"
+
+    @Option(
+        help: ArgumentHelp(
             "How long, on SIGTERM, clients get to receive the answers to requests they have sent, and then delivery attempts in flight get to finish (env HOOKGATE_SHUTDOWN_GRACE).",
             valueName: "duration"))
     var shutdownGrace: String = "10s"
@@ -226,6 +240,12 @@ struct HookgateCommand: AsyncParsableCommand {
         }
         guard let retention = Units.durationMicroseconds(logRetention), retention > 0 else {
             throw ValidationError("--log-retention: '\(logRetention)' is not a duration such as 7d")
+        }
+        guard let eventAge = Units.durationMicroseconds(eventRetention), eventAge > 0 else {
+            throw ValidationError("--event-retention: '\(eventRetention)' is not a duration such as 7d")
+        }
+        guard Units.byteCount(minFreeDisk) != nil else {
+            throw ValidationError("--min-free-disk: '\(minFreeDisk)' is not a size such as 256MiB")
         }
         guard logMaxRows >= 1 else { throw ValidationError("--log-max-rows: \(logMaxRows) is not at least 1") }
         guard (1...10_000).contains(defaultRateLimit) else {
@@ -336,14 +356,19 @@ struct HookgateCommand: AsyncParsableCommand {
 
         let dispatcher = CommandDispatcher(
             store: store, matcher: matcher,
-            options: .init(allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024),
+            options: .init(
+                allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024,
+                freeDiskSpace: FreeDiskSpace(
+                    path: dataDirectoryPath, minimumBytes: UInt64(Units.byteCount(minFreeDisk) ?? 256 << 20),
+                    clock: SystemWallClock())),
             logger: logger,
             delivery: DeliveryHooks(
                 webhookChanged: { engine.webhookChanged(id: $0) }, deliveriesStored: { engine.nudge() },
                 inFlight: { id in id.map { engine.inFlight(webhookID: $0) } ?? engine.inFlight }))
         let retention = RequestLogRetention(
             store: store, maxAgeMicroseconds: Units.durationMicroseconds(logRetention) ?? 7 * 86_400_000_000,
-            maxRows: logMaxRows, logger: logger)
+            maxRows: logMaxRows,
+            eventMaxAgeMicroseconds: Units.durationMicroseconds(eventRetention) ?? 7 * 86_400_000_000, logger: logger)
         let graceMicros = Units.durationMicroseconds(shutdownGrace) ?? 10_000_000
         let grace = Duration.microseconds(graceMicros)
         let requestTail = RequestTail()

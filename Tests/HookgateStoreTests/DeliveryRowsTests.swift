@@ -162,18 +162,38 @@ struct DeliveryRowsTests {
         }
     }
 
-    @Test func aCancelledDeliveryStaysCancelled() async throws {
+    /// A webhook deleted while one of its deliveries is being attempted: the attempt ends
+    /// that delivery, whether it is recorded before the background cancellation gets to
+    /// it or after (the engine spares what it has in flight); the others are cancelled.
+    /// Each delivery has exactly one ending in the log.
+    @Test(arguments: [false, true])
+    func anAttemptInFlightEndsItsDeliveryOnce(_ cancellationFirst: Bool) async throws {
         try await withStore { store in
             let hook = webhook("orders")
             try await store.insertWebhook(hook)
-            _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            for _ in 0..<3 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
             let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
             #expect(try await store.deleteWebhook(id: hook.id))
-            try await store.recordAttempts([attempt(due[0], at: seconds(1), outcome: .delivered)])
+            #expect(try await store.stats().deliveries[.pending] == 3, "cancelled in the background, not at once")
+            let inFlight = attempt(due[0], at: seconds(1), outcome: .delivered)
+            if cancellationFirst {
+                try await store.cancelAllPending(webhookID: hook.id, except: [due[0].deliverySeq])
+                try await store.recordAttempts([inFlight])
+            } else {
+                try await store.recordAttempts([inFlight])
+                try await store.cancelAllPending(webhookID: hook.id)
+            }
             let stats = try await store.stats()
-            #expect(stats.deliveries[.cancelled] == 1)
-            #expect(stats.deliveries[.delivered] == 0)
+            #expect(stats.deliveries[.cancelled] == 2)
+            #expect(stats.deliveries[.delivered] == 1)
             #expect(stats.deliveries[.pending] == 0)
+            let page = try await store.listRequests(RequestQuery())
+            #expect(page.requests.count == 3)
+            #expect(Set(page.requests.map(\.record.deliverySeq)).count == 3)
+            #expect(page.requests.first { $0.record.deliverySeq == due[0].deliverySeq }?.record.outcome == .delivered)
         }
     }
 
@@ -207,12 +227,15 @@ struct DeliveryRowsTests {
             let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
             try await store.recordAttempts([attempt(due[2], at: seconds(1), outcome: .retrying, next: seconds(9))])
             // due[0] got the 410; due[3] was in flight beside it; due[1] and due[2] wait.
-            let disabled = try await withCheckedThrowingContinuation { continuation in
-                store.disableWebhookAfterGone(
-                    id: hook.id, reason: "gone", at: seconds(2), inFlight: [due[0].deliverySeq, due[3].deliverySeq]
-                ) { continuation.resume(with: $0) }
-            }
+            let disabled = try await store.disableWebhookAfterGone(id: hook.id, reason: "gone", at: seconds(2))
             #expect(disabled?.state == .disabled)
+            #expect(try await store.cancellations() == [hook.id])
+            // Being cancelled: none of its deliveries is due, even once it is enabled again.
+            _ = try await store.modifyWebhook(id: hook.id) { $0.settingState(.active, reason: nil, at: seconds(2)) }
+            #expect(try await store.dueDeliveries(now: seconds(100), limit: 10).isEmpty)
+            try await store.cancelAllPending(
+                webhookID: hook.id, except: [due[0].deliverySeq, due[3].deliverySeq], maxRows: 1)
+            #expect(try await store.cancellations().isEmpty)
             var gone = attempt(due[0], at: seconds(2), outcome: .cancelled)
             gone.httpStatus = 410
             try await store.recordAttempts([gone, attempt(due[3], at: seconds(2), outcome: .delivered)])

@@ -1,0 +1,144 @@
+import CSQLite
+import HookgateCore
+
+/// The statements of the delivery path.
+enum DeliveryRows {
+    static let requestColumns = """
+        id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status, error_class, error, \
+        latency_us, user_agent, response_body, outcome
+        """
+
+    static func decodeRequest(_ row: SQLRow, offset: Int32) throws(StoreError) -> LoggedRequest {
+        guard let type = EventType(exactly: row.text(offset + 5)),
+            let outcome = RequestOutcome(rawValue: row.text(offset + 14))
+        else { throw StoreError(code: SQLITE_CORRUPT, message: "request \(row.text(offset)) is unreadable") }
+        return LoggedRequest(
+            id: row.text(offset),
+            record: AttemptRecord(
+                deliverySeq: row.integer(offset + 2), at: Timestamp(microseconds: row.integer(offset + 1)),
+                webhookID: row.text(offset + 3), eventID: row.text(offset + 4), eventType: type,
+                attempt: Int(row.integer(offset + 6)), url: row.text(offset + 7),
+                httpStatus: row.optionalInteger(offset + 8).map { Int($0) }, errorClass: row.optionalText(offset + 9),
+                error: row.optionalText(offset + 10), latencyMicroseconds: row.optionalInteger(offset + 11),
+                userAgent: row.text(offset + 12), responseBody: row.blob(offset + 13), outcome: outcome,
+                nextAttemptAt: nil))
+    }
+
+    /// Records that a webhook's pending deliveries are to be cancelled: every delivery
+    /// there is now, from the oldest to the newest, is looked at in the background
+    /// (`continueCancellation`), so no transaction holds the writer for long however
+    /// large the backlog.
+    static func startCancellation(
+        _ connection: SQLiteConnection, webhookID: String, url: String, at time: Timestamp, reason: String
+    ) throws(StoreError) {
+        try connection.query(
+            """
+            INSERT INTO cancellations (webhook_id, url, reason, at_us, next_seq, last_seq)
+            VALUES (?1, ?2, ?3, ?4, (SELECT IFNULL(MIN(seq), 0) FROM deliveries), (SELECT IFNULL(MAX(seq), 0) FROM deliveries))
+            ON CONFLICT (webhook_id) DO UPDATE SET url = excluded.url, reason = excluded.reason,
+                at_us = excluded.at_us, next_seq = MIN(next_seq, excluded.next_seq), last_seq = excluded.last_seq
+            """, [.text(webhookID), .text(url), .text(reason), .integer(time.microseconds)])
+    }
+
+    /// Cancels the webhook's pending deliveries among the next `maxRows` sequence numbers
+    /// of its cancellation, each logged as a request item with outcome `cancelled` and no
+    /// attempt made, all but `spared`; whether the cancellation is done, and the lines
+    /// logged. The deliveries are read by sequence range (the table's own order), so a
+    /// batch costs the same whatever the rest of the table holds.
+    static func continueCancellation(
+        _ connection: SQLiteConnection, webhookID: String, except spared: [Int64], maxRows: Int,
+        changes: inout CountChanges
+    ) throws(StoreError) -> (done: Bool, logged: [LoggedRequest]) {
+        var job: (url: String, reason: String, at: Timestamp, next: Int64, last: Int64)?
+        try connection.query(
+            "SELECT url, reason, at_us, next_seq, last_seq FROM cancellations WHERE webhook_id = ?", [.text(webhookID)]
+        ) { row in
+            job = (row.text(0), row.text(1), Timestamp(microseconds: row.integer(2)), row.integer(3), row.integer(4))
+        }
+        guard let job else { return (true, []) }
+        let end = min(job.next + Int64(maxRows), job.last + 1)
+        var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
+        try connection.query(
+            """
+            SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            WHERE d.seq >= ? AND d.seq < ? AND d.state = 'pending' AND d.webhook_id = ?
+              AND d.seq NOT IN (SELECT value FROM json_each(?))
+            """,
+            [
+                .integer(job.next), .integer(end), .text(webhookID),
+                .text(JSONWriter.string(.array(spared.map { .integer($0) }))),
+            ]
+        ) { row in
+            pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
+        }
+        var logged: [LoggedRequest] = []
+        for delivery in pending {
+            guard let eventType = EventType(exactly: delivery.eventType) else {
+                throw StoreError(code: SQLITE_CORRUPT, message: "event \(delivery.eventID) has an unreadable type")
+            }
+            let record = AttemptRecord(
+                deliverySeq: delivery.seq, at: job.at, webhookID: webhookID, eventID: delivery.eventID,
+                eventType: eventType, attempt: Int(delivery.attempts) + 1, url: job.url, httpStatus: nil,
+                errorClass: nil, error: job.reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
+                outcome: .cancelled, nextAttemptAt: nil)
+            logged.append(try logRequest(connection, record))
+            try connection.query(
+                "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
+                [.integer(job.at.microseconds), .integer(delivery.seq)])
+        }
+        changes.end(webhookID: webhookID, as: .cancelled, pending.count)
+        try changes.write(connection)
+        let done = end > job.last
+        if done {
+            try connection.query("DELETE FROM cancellations WHERE webhook_id = ?", [.text(webhookID)])
+        } else {
+            try connection.query(
+                "UPDATE cancellations SET next_seq = ? WHERE webhook_id = ?", [.integer(end), .text(webhookID)])
+        }
+        return (done, logged)
+    }
+
+    static let due = """
+        SELECT d.seq, d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload, w.id, w.name, w.url,
+               w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us
+        FROM deliveries d
+        JOIN events e ON e.seq = d.event_seq
+        JOIN webhooks w ON w.id = d.webhook_id
+        WHERE d.state = 'pending' AND d.next_attempt_us <= ?1 AND w.state = 'active'
+          AND (d.next_attempt_us, d.seq) > (?2, ?3)
+          AND d.webhook_id NOT IN (SELECT value FROM json_each(?5))
+          AND d.webhook_id NOT IN (SELECT webhook_id FROM cancellations)
+        ORDER BY d.next_attempt_us, d.seq
+        LIMIT ?4
+        """
+
+    /// Writes one request-log line.
+    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
+        -> LoggedRequest
+    {
+        let id = Identifiers.timeOrderedUUID(at: record.at)
+        try connection.query(
+            insertRequest,
+            [
+                .text(id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
+                .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
+                .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
+                .optionalText(record.errorClass), .optionalText(record.error),
+                .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
+                .text(record.outcome.rawValue),
+            ])
+        return LoggedRequest(id: id, record: record)
+    }
+
+    private static let insertRequest = """
+        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
+                              error_class, error, latency_us, user_agent, response_body, outcome)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Only a pending delivery moves on: a cancelled one stays cancelled.
+    static let advance = """
+        UPDATE deliveries SET state = ?1, attempts = ?2, next_attempt_us = ?3, updated_us = ?4
+        WHERE seq = ?5 AND state = 'pending'
+        """
+}

@@ -1,0 +1,124 @@
+import CSQLite
+
+/// The schema, one entry per version; `PRAGMA user_version` records how far a database
+/// has come. Entries are append-only: a released migration never changes.
+enum SchemaMigrations {
+    static let steps: [String] = [
+        // 1: the webhook registry.
+        """
+        CREATE TABLE webhooks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            url TEXT NOT NULL,
+            filter TEXT NOT NULL,
+            rate_limit INTEGER NOT NULL,
+            is_sandbox INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            disabled_reason TEXT,
+            secret TEXT NOT NULL,
+            previous_secret TEXT,
+            previous_secret_expires_us INTEGER,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL
+        );
+        """,
+        // 2: events, their deliveries, idempotency keys, counters.
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            received_us INTEGER NOT NULL,
+            idempotency_key TEXT
+        );
+        CREATE TABLE deliveries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_seq INTEGER NOT NULL REFERENCES events(seq),
+            webhook_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL
+        );
+        CREATE INDEX deliveries_due ON deliveries(state, next_attempt_us);
+        CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            deliveries INTEGER NOT NULL,
+            created_us INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO counters (name, value) VALUES ('events_accepted', 0);
+        """,
+        // 3: the request log, one row per attempt (and per cancellation).
+        """
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            delivery_seq INTEGER NOT NULL,
+            webhook_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            http_status INTEGER,
+            error_class TEXT,
+            error TEXT,
+            latency_us INTEGER,
+            user_agent TEXT NOT NULL,
+            response_body BLOB NOT NULL,
+            outcome TEXT NOT NULL
+        );
+        CREATE INDEX requests_by_webhook ON requests(webhook_id, seq);
+        CREATE INDEX requests_by_event ON requests(event_id, seq);
+        CREATE INDEX requests_by_time ON requests(at_us);
+        """,
+        // 4: bounded history and bounded work. Deliveries found by event (retention
+        // deletes an event once it has none; the index grows at its end, as event_seq
+        // does), idempotency keys purged by age, counts kept per webhook and state (so
+        // startup reads no finished row), and webhooks whose pending deliveries are
+        // being cancelled in the background, with how far that has come.
+        """
+        CREATE INDEX deliveries_by_event ON deliveries(event_seq);
+        CREATE INDEX idempotency_keys_by_time ON idempotency_keys(created_us);
+        CREATE TABLE delivery_counts (
+            webhook_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (webhook_id, state)
+        ) WITHOUT ROWID;
+        INSERT INTO delivery_counts (webhook_id, state, count)
+            SELECT webhook_id, state, COUNT(*) FROM deliveries GROUP BY webhook_id, state;
+        CREATE TABLE cancellations (
+            webhook_id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            next_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO counters (name, value) VALUES ('events_pruned_before_us', 0);
+        """,
+    ]
+
+    static var currentVersion: Int64 { Int64(steps.count) }
+
+    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
+        let version = try connection.scalarInteger("PRAGMA user_version") ?? 0
+        if version > currentVersion {
+            throw StoreError(
+                code: SQLITE_ERROR,
+                message: "the database has schema version \(version), newer than this hookgate's \(currentVersion)")
+        }
+        for next in (version + 1)..<(currentVersion + 1) {
+            try connection.transaction { () throws(StoreError) in
+                try connection.execute(steps[Int(next - 1)])
+                try connection.execute("PRAGMA user_version = \(next)")
+            }
+        }
+    }
+}
