@@ -24,8 +24,9 @@ public enum Units {
     /// `1048576`, `256KiB`, `1MiB` (also `KB`/`MB` as the same binary units, `k`/`M`).
     public static func byteCount(_ text: String) -> Int? {
         let units: [(suffix: String, factor: Int)] = [
-            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30),
-            ("k", 1 << 10), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40), ("KB", 1 << 10), ("MB", 1 << 20),
+            ("GB", 1 << 30), ("TB", 1 << 40), ("k", 1 << 10), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+            ("T", 1 << 40),
         ]
         let trimmed = text.trimmingSpaces
         guard trimmed.first?.isASCII == true, trimmed.first?.isNumber == true else { return nil }

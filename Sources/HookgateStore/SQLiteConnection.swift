@@ -128,9 +128,11 @@ final class SQLiteConnection {
     /// The number of rows the last INSERT/UPDATE/DELETE changed.
     var changes: Int { Int(sqlite3_changes(handle)) }
 
+    /// The first column of the first row; nil when there is no row or the value is NULL
+    /// (as MIN and MAX of no rows are).
     func scalarInteger(_ sql: String, _ bindings: [SQLValue] = []) throws(StoreError) -> Int64? {
         var result: Int64?
-        try query(sql, bindings) { row in result = row.integer(0) }
+        try query(sql, bindings) { row in result = row.optionalInteger(0) }
         return result
     }
 
