@@ -57,6 +57,7 @@ public final class ControlServer: Service {
     private let requestTail: RequestTail
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let acceptFailures = Mutex(RepeatLimiter())
     private let group: MultiThreadedEventLoopGroup
     /// Raised once the socket is served.
     public let ready: ReadySignal
@@ -85,20 +86,22 @@ public final class ControlServer: Service {
             switch configuration.socket {
             case .activated(let sockets):
                 for socket in sockets {
-                    listeners.append(try await bootstrap(group).withBoundSocket(socket.descriptor).get())
+                    listeners.append(
+                        try await bootstrap(group, listeningDescriptor: socket.descriptor)
+                            .withBoundSocket(socket.descriptor).get())
                     logger.info(
                         "serving socket passed by systemd",
                         metadata: ["fd": "\(socket.descriptor)", "name": "\(socket.name)"])
                 }
             case .path(let path, let mode):
                 try UnixSocketFile.prepare(path)
-                let previousMask = umask(0o177)
-                defer { umask(previousMask) }
-                let channel = try await bootstrap(group).bind(unixDomainSocketPath: path).get()
-                listeners.append(channel)
-                guard chmod(path, mode_t(mode)) == 0 else {
-                    throw ControlServerError(
-                        "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                let descriptor = try UnixSocketFile.listen(path, mode: mode, backlog: 256)
+                do {
+                    listeners.append(
+                        try await bootstrap(group, listeningDescriptor: descriptor).withBoundSocket(descriptor).get())
+                } catch {
+                    close(descriptor)
+                    throw error
                 }
                 boundPath = (path, UnixSocketFile.inode(path) ?? 0)
                 logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(mode, radix: 8))"])
@@ -125,13 +128,30 @@ public final class ControlServer: Service {
         try? await group.shutdownGracefully()
     }
 
-    private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
+    /// The bootstrap that serves the listening socket `listeningDescriptor` (bound and
+    /// listening already).
+    private func bootstrap(_ group: MultiThreadedEventLoopGroup, listeningDescriptor: Int32) -> ServerBootstrap {
         let dispatcher = self.dispatcher
         let requestTail = self.requestTail
         let maxLineBytes = configuration.maxLineBytes
         let maxBuffered = configuration.maxBufferedBytesPerConnection
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        DescriptorExhaustionHandler(listeningDescriptor: listeningDescriptor) { shed in
+                            let (log, suppressed) = self.acceptFailures.withLock {
+                                $0.occurrence(at: SystemWallClock().now())
+                            }
+                            if log {
+                                self.logger.error(
+                                    "out of file descriptors: refusing the connections waiting to be accepted",
+                                    metadata: ["refused": "\(shed)", "similar_lines_left_out": "\(suppressed)"])
+                            }
+                        })
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] channel in
                 guard let self, self.admit(channel) else {
@@ -209,6 +229,31 @@ enum UnixSocketFile {
         guard unlink(path) == 0 || errno == ENOENT else {
             throw ControlServerError("cannot remove stale socket \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// A listening socket bound to `path` with file mode `mode` (no moment with a looser
+    /// one: the umask covers the bind).
+    static func listen(_ path: String, mode: UInt32, backlog: Int32) throws -> Int32 {
+        guard let address = UnixSocketAddress(path: path) else {
+            throw ControlServerError("socket path \(path) is too long")
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlServerError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        let previousMask = umask(0o177)
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
+        umask(previousMask)
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ControlServerError("cannot bind \(path): \(reason)")
+        }
+        guard chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, backlog) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            unlink(path)
+            throw ControlServerError("cannot set mode \(String(mode, radix: 8)) on and listen on \(path): \(reason)")
+        }
+        return fd
     }
 
     static func inode(_ path: String) -> UInt? {

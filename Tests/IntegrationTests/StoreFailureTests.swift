@@ -10,12 +10,16 @@ import Testing
 /// to one byte with prlimit(2), so every write SQLite makes past the first byte of a file
 /// fails (EFBIG), as on a full disk; raising it again is the disk freed.
 @Suite struct StoreFailureTests {
-    /// util-linux's prlimit(1) (prlimit(2) is not exported to Swift).
     static func setFileSizeLimit(_ pid: pid_t, _ bytes: String) throws {
+        try prlimit(pid, "--fsize=\(bytes):unlimited")
+    }
+
+    /// util-linux's prlimit(1) (prlimit(2) is not exported to Swift) on a running process.
+    static func prlimit(_ pid: pid_t, _ limit: String) throws {
         let directory = try TemporaryDirectory()
         let output = directory.file("prlimit.out")
         let process = try ChildProcess(
-            executable: "/usr/bin/prlimit", arguments: ["--pid", "\(pid)", "--fsize=\(bytes):unlimited"],
+            executable: "/usr/bin/prlimit", arguments: ["--pid", "\(pid)", limit],
             environment: ChildProcess.cleanEnvironment, outputPath: output)
         guard try process.waitForExit(timeout: 20) == 0 else {
             throw TestFailure("prlimit: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
