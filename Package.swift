@@ -66,6 +66,15 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "hookgate-bench", dependencies: ["HookgateCore", "HookgateDelivery"]),
+        // libFuzzer target (contrib/fuzz/run.sh builds it with -sanitize=fuzzer,address and
+        // -DFUZZING); an ordinary build replays inputs given as files.
+        .executableTarget(
+            name: "hookgate-fuzz",
+            dependencies: [
+                "HookgateCore", "HookgateStore", "HookgateServer", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(

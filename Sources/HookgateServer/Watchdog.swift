@@ -19,7 +19,7 @@ public final class Watchdog: Service {
     }
 
     private let intervalMicroseconds: UInt64?
-    private let probes: [Probe]
+    let probes: [Probe]
     private let logger: Logger
     /// Probes sent and not yet answered.
     private let outstanding = Mutex<Set<String>>([])
