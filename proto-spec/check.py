@@ -57,6 +57,9 @@ CAPTURE_RE = re.compile(r"^<capture:([A-Za-z_][A-Za-z0-9_]*)>$")
 REFERENCE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+# How long a vector marked "eventually" is retried until it matches.
+EVENTUALLY_SECONDS = 10
+
 def clip(text, limit=2000):
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
@@ -302,7 +305,7 @@ def parse_vector(text):
     vector = json.loads(text, object_pairs_hook=no_duplicate_keys)
     if not isinstance(vector, dict):
         raise VectorError("a vector line must be a JSON object")
-    unknown = set(vector) - {"name", "request", "request_raw", "request_hex", "response"}
+    unknown = set(vector) - {"name", "request", "request_raw", "request_hex", "response", "eventually"}
     if unknown:
         raise VectorError("unknown keys " + ", ".join(sorted(unknown)))
     if not isinstance(vector.get("name"), str) or not vector["name"]:
@@ -323,6 +326,8 @@ def parse_vector(text):
             raise VectorError(f'"request_hex" is not hex: {error}') from None
     if "response" not in vector:
         raise VectorError('"response" is required')
+    if "eventually" in vector and vector["eventually"] is not True:
+        raise VectorError('"eventually" must be true when present')
     return vector
 
 
@@ -514,31 +519,42 @@ def replay(path, binary, schemas):
             if connection.closed:
                 failures.append(Failure(relative, number, name, "not run: the connection was closed earlier"))
                 continue
-            try:
-                line, request = request_line(vector, captures)
-                expected = vector["response"]
-                connection.send(line)
-                raw = connection.read_line()
-            except VectorError as error:
-                failures.append(Failure(relative, number, name, f"malformed vector: {error}"))
-                continue
-            except (OSError, ConnectionError) as error:
-                connection.closed = True
-                failures.append(Failure(relative, number, name, f"no response: {error}"))
-                continue
-            try:
-                actual = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
-            except (UnicodeDecodeError, ValueError) as error:
-                failures.append(
-                    Failure(relative, number, name, f"response is not a JSON line: {error}",
-                            actual=raw.decode("utf-8", errors="replace")))
-                continue
+            # "eventually": the answer reflects work the daemon does in the background
+            # (a deleted webhook's cancellations): the request is repeated until it
+            # matches, for a few seconds.
+            deadline = time.monotonic() + (EVENTUALLY_SECONDS if vector.get("eventually") else 0)
+            while True:
+                try:
+                    line, request = request_line(vector, captures)
+                    expected = vector["response"]
+                    connection.send(line)
+                    raw = connection.read_line()
+                except VectorError as error:
+                    failure = Failure(relative, number, name, f"malformed vector: {error}")
+                    break
+                except (OSError, ConnectionError) as error:
+                    connection.closed = True
+                    failure = Failure(relative, number, name, f"no response: {error}")
+                    break
+                try:
+                    actual = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
+                except (UnicodeDecodeError, ValueError) as error:
+                    failure = Failure(relative, number, name, f"response is not a JSON line: {error}",
+                                      actual=raw.decode("utf-8", errors="replace"))
+                    break
 
-            pending = {}
-            try:
-                difference = match(expected, actual, captures, pending)
-            except VectorError as error:
-                difference = f"malformed vector: {error}"
+                failure = None
+                pending = {}
+                try:
+                    difference = match(expected, actual, captures, pending)
+                except VectorError as error:
+                    difference = f"malformed vector: {error}"
+                if difference is None or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            if failure:
+                failures.append(failure)
+                continue
 
             schema_errors = []
             cmd = request.get("cmd") if isinstance(request, dict) else None

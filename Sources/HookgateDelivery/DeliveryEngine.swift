@@ -533,7 +533,9 @@ public final class DeliveryEngine: @unchecked Sendable {
                 case .success(let done):
                     if done { self.cancelling.remove(id) }
                     if self.cancelFailures.isActive { _ = self.cancelFailures.reset() }
-                    self.continueCancelling()
+                    // Waiting only for spared attempts to be recorded: look again at the
+                    // next tick rather than at once.
+                    if done || spared.isEmpty { self.continueCancelling() }
                 case .failure(let error):
                     // Tried again at the next tick.
                     let (log, suppressed) = self.cancelFailures.occurrence(at: self.clock.now())

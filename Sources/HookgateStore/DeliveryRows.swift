@@ -88,12 +88,24 @@ enum DeliveryRows {
         }
         changes.end(webhookID: webhookID, as: .cancelled, pending.count)
         try changes.write(connection)
-        let done = end > job.last
+        var next = end
+        if end > job.last {
+            // The range is done, but a spared delivery still pending (its attempt not
+            // recorded yet) keeps the cancellation open from there: if the attempt is
+            // retried, or never recorded (the daemon stopped), it is cancelled later.
+            next =
+                try connection.scalarInteger(
+                    """
+                    SELECT MIN(seq) FROM deliveries
+                    WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending' AND webhook_id = ?
+                    """, [.text(JSONWriter.string(.array(spared.map { .integer($0) }))), .text(webhookID)]) ?? end
+        }
+        let done = next > job.last
         if done {
             try connection.query("DELETE FROM cancellations WHERE webhook_id = ?", [.text(webhookID)])
         } else {
             try connection.query(
-                "UPDATE cancellations SET next_seq = ? WHERE webhook_id = ?", [.integer(end), .text(webhookID)])
+                "UPDATE cancellations SET next_seq = ? WHERE webhook_id = ?", [.integer(next), .text(webhookID)])
         }
         return (done, logged)
     }

@@ -394,17 +394,19 @@ extension Store {
         try await awaiting { cancellations(completion: $0) }
     }
 
-    /// Runs a webhook's cancellation to its end, `maxRows` at a time; the batches it took.
+    /// Runs a webhook's cancellation `maxRows` at a time until it is done, or (with
+    /// deliveries spared) for at most `maxBatches`; whether it is done.
     @discardableResult
-    public func cancelAllPending(webhookID: String, except: [Int64] = [], maxRows: Int = 1000) async throws -> Int {
-        var batches = 0
-        while true {
-            batches += 1
+    public func cancelAllPending(
+        webhookID: String, except: [Int64] = [], maxRows: Int = 1000, maxBatches: Int = 1_000_000
+    ) async throws -> Bool {
+        for _ in 0..<maxBatches {
             let done = try await awaiting {
                 cancelPending(webhookID: webhookID, except: except, maxRows: maxRows, completion: $0)
             }
-            if done { return batches }
+            if done { return true }
         }
+        return false
     }
 
     public func pruneEvents(before: Timestamp, maxRows: Int) async throws -> RetentionProgress {

@@ -113,12 +113,28 @@ public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     return 0
 }
 
-#if !FUZZING
-    /// Without libFuzzer (an ordinary build): replays the files named on the command line
-    /// (a corpus, or a crash a fuzzing run saved) through the same target.
-    @main
-    struct Replay {
-        static func main() {
+#if FUZZING
+    /// libFuzzer's driver, for a program with its own `main` (SwiftPM gives every
+    /// executable one).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafeRawPointer?, Int) -> CInt
+    ) -> CInt
+#endif
+
+/// Built with `-sanitize=fuzzer -DFUZZING`: libFuzzer's driver with its usual flags.
+/// An ordinary build: replays the files named on the command line (a corpus, or a crash
+/// a fuzzing run saved) through the same target.
+@main
+struct FuzzMain {
+    static func main() {
+        #if FUZZING
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzzOneInput($0, $1) })
+        #else
             var replayed = 0
             for path in CommandLine.arguments.dropFirst() {
                 guard let file = fopen(path, "rb") else {
@@ -137,6 +153,6 @@ public func fuzzOneInput(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
                 replayed += 1
             }
             print("replayed \(replayed) inputs")
-        }
+        #endif
     }
-#endif
+}

@@ -180,8 +180,14 @@ struct DeliveryRowsTests {
             #expect(try await store.stats().deliveries[.pending] == 3, "cancelled in the background, not at once")
             let inFlight = attempt(due[0], at: seconds(1), outcome: .delivered)
             if cancellationFirst {
-                try await store.cancelAllPending(webhookID: hook.id, except: [due[0].deliverySeq])
+                // Not done while the spared delivery is pending: its attempt may yet be
+                // retried (then cancelled) or never recorded.
+                #expect(
+                    try await store.cancelAllPending(webhookID: hook.id, except: [due[0].deliverySeq], maxBatches: 5)
+                        == false)
+                #expect(try await store.cancellations() == [hook.id])
                 try await store.recordAttempts([inFlight])
+                #expect(try await store.cancelAllPending(webhookID: hook.id))
             } else {
                 try await store.recordAttempts([inFlight])
                 try await store.cancelAllPending(webhookID: hook.id)
@@ -233,12 +239,15 @@ struct DeliveryRowsTests {
             // Being cancelled: none of its deliveries is due, even once it is enabled again.
             _ = try await store.modifyWebhook(id: hook.id) { $0.settingState(.active, reason: nil, at: seconds(2)) }
             #expect(try await store.dueDeliveries(now: seconds(100), limit: 10).isEmpty)
-            try await store.cancelAllPending(
-                webhookID: hook.id, except: [due[0].deliverySeq, due[3].deliverySeq], maxRows: 1)
-            #expect(try await store.cancellations().isEmpty)
+            #expect(
+                try await store.cancelAllPending(
+                    webhookID: hook.id, except: [due[0].deliverySeq, due[3].deliverySeq], maxRows: 1, maxBatches: 20)
+                    == false)
             var gone = attempt(due[0], at: seconds(2), outcome: .cancelled)
             gone.httpStatus = 410
             try await store.recordAttempts([gone, attempt(due[3], at: seconds(2), outcome: .delivered)])
+            #expect(try await store.cancelAllPending(webhookID: hook.id))
+            #expect(try await store.cancellations().isEmpty)
 
             let page = try await store.listRequests(RequestQuery())
             let byDelivery = Dictionary(grouping: page.requests, by: \.record.deliverySeq)
