@@ -4,44 +4,6 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// What the dispatcher made of one request line.
-enum DispatchOutcome: Sendable {
-    /// The response line, known without waiting (parse and validation errors, ping).
-    case immediate([UInt8])
-    /// The command was handed to the store; the response line completes the promise.
-    /// `answerBytes` is what its answer may take, so a connection can bound what it holds.
-    case pending(answerBytes: Int)
-    /// `tail_requests`: pending like the others, but its reply may turn the connection
-    /// into a stream, so the lines after it wait until it is answered.
-    case pendingStream
-    /// A line with nothing on it: no request, no response.
-    case ignored
-}
-
-/// A response line, and whether the connection becomes a `tail_requests` stream once
-/// it is written.
-struct Reply: Sendable {
-    var line: [UInt8]
-    var stream: TailStream?
-}
-
-/// What a `tail_requests` stream shows: every webhook's attempts, or one's.
-struct TailStream: Sendable {
-    var webhookID: String?
-}
-
-/// Completes one request's response from wherever the work finishes.
-struct Responder: Sendable {
-    let id: JSON?
-    let promise: EventLoopPromise<Reply>
-
-    func succeed(_ fields: JSONObject) { promise.succeed(Reply(line: CommandDispatcher.success(fields, id: id))) }
-    func fail(_ error: ProtocolError) { promise.succeed(Reply(line: CommandDispatcher.failure(error, id: id))) }
-    func startStream(_ stream: TailStream) {
-        promise.succeed(Reply(line: CommandDispatcher.success(["streaming": true], id: id), stream: stream))
-    }
-}
-
 /// Turns request lines into response lines: parses the envelope, validates, runs the
 /// command against the store. Holds no per-connection state.
 public final class CommandDispatcher: Sendable {
@@ -523,36 +485,6 @@ public final class CommandDispatcher: Sendable {
         }
     }
 
-    /// A request item as `list_requests` and `tail_requests` show it.
-    static func requestItem(_ logged: LoggedRequest) -> JSON {
-        let record = logged.record
-        var item = JSONObject([
-            ("id", .string(logged.id)),
-            ("at", .string(record.at.rfc3339)),
-            ("webhook_id", .string(record.webhookID)),
-            ("event_id", .string(record.eventID)),
-            ("event_type", .string(record.eventType.rawValue)),
-            ("attempt", .integer(record.attempt)),
-            ("url", .string(record.url)),
-            ("http_status", record.httpStatus.map { .integer($0) } ?? .null),
-            ("error_class", record.errorClass.map { .string($0) } ?? .null),
-            ("error", record.error.map { .string($0) } ?? .null),
-            (
-                "latency_ms",
-                record.latencyMicroseconds.flatMap { JSONNumber(Double($0) / 1000).map { .number($0) } } ?? .null
-            ),
-            ("user_agent", .string(record.userAgent)),
-        ])
-        if let text = String(validating: record.responseBody, as: UTF8.self) {
-            item["response_body"] = .string(text)
-        } else {
-            item["response_body"] = .string(Base64.encode(record.responseBody))
-            item["response_body_encoding"] = "base64"
-        }
-        item["outcome"] = .string(record.outcome.rawValue)
-        return .object(item)
-    }
-
     // MARK: - Helpers
 
     private func webhookIDOnly(_ request: JSONObject) throws(ProtocolError) -> String {
@@ -597,60 +529,5 @@ public final class CommandDispatcher: Sendable {
             return ProtocolError(.unavailable, "storage unavailable: \(storeError.message)")
         }
         return ProtocolError(.internal, "internal error; the daemon's log has the detail")
-    }
-}
-
-/// The commands this daemon knows.
-enum Command: String, CaseIterable {
-    case ping
-    case createWebhook = "create_webhook"
-    case getWebhook = "get_webhook"
-    case listWebhooks = "list_webhooks"
-    case updateWebhook = "update_webhook"
-    case deleteWebhook = "delete_webhook"
-    case enableWebhook = "enable_webhook"
-    case disableWebhook = "disable_webhook"
-    case rotateSecret = "rotate_secret"
-    case emitEvent = "emit_event"
-    case matchEvent = "match_event"
-    case stats
-    case listRequests = "list_requests"
-    case redeliver
-    case tailRequests = "tail_requests"
-
-    /// Commands whose line is bounded by `--max-event-bytes`.
-    var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }
-
-    /// The fields every request may carry.
-    static let envelope: Set<String> = ["cmd", "id"]
-
-    static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
-}
-
-/// The matcher as the store's event router: webhook ids per event.
-struct MatcherRouter: EventRouter {
-    let matcher: ShardedMatcher
-
-    func route(_ events: [EventMatchKey]) -> [[String]] {
-        matcher.match(events).map { targets in targets.map(\.id) }
-    }
-}
-
-/// How the dispatcher tells the delivery engine what it needs to know; no-ops when the
-/// daemon runs without one.
-public struct DeliveryHooks: Sendable {
-    public var webhookChanged: @Sendable (String) -> Void
-    public var deliveriesStored: @Sendable () -> Void
-    /// Attempts in flight: for one webhook, or all with nil.
-    public var inFlight: @Sendable (String?) -> Int
-
-    public init(
-        webhookChanged: @escaping @Sendable (String) -> Void = { _ in },
-        deliveriesStored: @escaping @Sendable () -> Void = {},
-        inFlight: @escaping @Sendable (String?) -> Int = { _ in 0 }
-    ) {
-        self.webhookChanged = webhookChanged
-        self.deliveriesStored = deliveriesStored
-        self.inFlight = inFlight
     }
 }

@@ -1,0 +1,41 @@
+import HookgateCore
+import HookgateStore
+import NIOCore
+
+/// What the dispatcher made of one request line.
+enum DispatchOutcome: Sendable {
+    /// The response line, known without waiting (parse and validation errors, ping).
+    case immediate([UInt8])
+    /// The command was handed to the store; the response line completes the promise.
+    /// `answerBytes` is what its answer may take, so a connection can bound what it holds.
+    case pending(answerBytes: Int)
+    /// `tail_requests`: pending like the others, but its reply may turn the connection
+    /// into a stream, so the lines after it wait until it is answered.
+    case pendingStream
+    /// A line with nothing on it: no request, no response.
+    case ignored
+}
+
+/// A response line, and whether the connection becomes a `tail_requests` stream once
+/// it is written.
+struct Reply: Sendable {
+    var line: [UInt8]
+    var stream: TailStream?
+}
+
+/// What a `tail_requests` stream shows: every webhook's attempts, or one's.
+struct TailStream: Sendable {
+    var webhookID: String?
+}
+
+/// Completes one request's response from wherever the work finishes.
+struct Responder: Sendable {
+    let id: JSON?
+    let promise: EventLoopPromise<Reply>
+
+    func succeed(_ fields: JSONObject) { promise.succeed(Reply(line: CommandDispatcher.success(fields, id: id))) }
+    func fail(_ error: ProtocolError) { promise.succeed(Reply(line: CommandDispatcher.failure(error, id: id))) }
+    func startStream(_ stream: TailStream) {
+        promise.succeed(Reply(line: CommandDispatcher.success(["streaming": true], id: id), stream: stream))
+    }
+}
