@@ -4,6 +4,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case invalidUTF8
         case syntax
         case tooDeep
+        case tooManyValues
         case duplicateKey
     }
 
@@ -15,45 +16,56 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes: rejects invalid UTF-8, lone surrogates,
-/// control characters in strings, trailing garbage, duplicate keys, and nesting deeper
-/// than `maxDepth` (so no input can exhaust the stack).
+/// control characters in strings, trailing garbage, duplicate keys, nesting deeper than
+/// `maxDepth` (so no input can exhaust the stack) and more than `maxValues` values (so
+/// no line, whatever its shape, takes long to parse: the tree costs an allocation per
+/// array, object and long string).
 public struct JSONParser {
     public static let defaultMaxDepth = 64
+    /// Far more than any request needs (an event is at most `--max-event-bytes`, 256 KiB by
+    /// default), and few enough that a line is parsed in milliseconds.
+    public static let defaultMaxValues = 50_000
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private let maxDepth: Int
+    private let maxValues: Int
+    private var values = 0
 
-    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(JSONParseError)
-        -> JSON
-    {
+    public static func parse(
+        _ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth, maxValues: Int = defaultMaxValues
+    ) throws(JSONParseError) -> JSON {
         let result: Result<JSON, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, maxValues: maxValues)
             return Result { () throws(JSONParseError) in try parser.parseDocument() }
         }
         if let result { return try result.get() }
         let copy = Array(bytes)
         return try copy.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, maxValues: maxValues)
             return try parser.parseDocument()
         }
     }
 
     /// The non-generic entry, for callers in other modules on a hot path.
-    public static func parse(buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(JSONParseError)
-        -> JSON
-    {
-        var parser = JSONParser(bytes: buffer.assumingMemoryBound(to: UInt8.self), maxDepth: maxDepth)
+    public static func parse(
+        buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, maxValues: Int = defaultMaxValues
+    ) throws(JSONParseError) -> JSON {
+        var parser = JSONParser(
+            bytes: buffer.assumingMemoryBound(to: UInt8.self), maxDepth: maxDepth, maxValues: maxValues)
         return try parser.parseDocument()
     }
 
-    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSON {
-        try parse(Array(text.utf8), maxDepth: maxDepth)
+    public static func parse(
+        _ text: String, maxDepth: Int = defaultMaxDepth, maxValues: Int = defaultMaxValues
+    ) throws(JSONParseError) -> JSON {
+        try parse(Array(text.utf8), maxDepth: maxDepth, maxValues: maxValues)
     }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, maxValues: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxValues = maxValues
     }
 
     private func fail(_ message: String, _ kind: JSONParseError.Kind = .syntax) -> JSONParseError {
@@ -92,6 +104,8 @@ public struct JSONParser {
 
     private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSON {
         guard index < bytes.count else { throw fail("unexpected end of input") }
+        values += 1
+        if values > maxValues { throw fail("more than \(maxValues) values in one line", .tooManyValues) }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)

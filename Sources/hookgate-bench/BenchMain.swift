@@ -42,6 +42,19 @@ struct BenchMain {
         let connections = option("--connections").flatMap(Int.init) ?? 64
         let deliveries = option("--deliveries").flatMap(Int.init) ?? 200_000
 
+        if let file = option("--parse") {
+            // The parser alone on one line (contrib/bench/hardening.py's shapes): CPU per parse.
+            let line = Array(try Data(contentsOf: URL(fileURLWithPath: file)).dropLast())
+            let clock = ContinuousClock()
+            var best = Duration.seconds(1000)
+            for _ in 0..<10 {
+                let start = clock.now
+                _ = try? JSONParser.parse(line)
+                best = min(best, clock.now - start)
+            }
+            print("parse \(file): \(line.count) bytes, best of 10: \(best)")
+            return
+        }
         print("hookgate-bench \(HookgateVersion.current)")
         print("machine: \(Machine.description)")
         if only == nil || only == "match" { MatchBench.run() }
