@@ -92,6 +92,9 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var scanning = false
     /// Webhooks released (`release`) while a scan was out.
     private var releasedDuringScan: Set<String> = []
+    /// Deliveries whose outcome was stored while a scan was out: the scan reads its own
+    /// snapshot, which may show them still pending.
+    private var recordedDuringScan: Set<Int64> = []
     private var scanRequested = false
     /// Something may have become claimable (new deliveries, a freed lane, a changed
     /// webhook, more pages): scan at the next tick. Otherwise the store is scanned once
@@ -128,7 +131,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var cancelling: Set<String> = []
     private var cancelBatchOut = false
     private var cancelFailures = RepeatLimiter()
-    static let cancelBatchRows = 2000
+    static let cancelBatchRows = 500
     static let recordBatchCount = 1000
     static let recordBatchBytes = 1 << 20
     private var generator = SystemRandomNumberGenerator()
@@ -282,7 +285,9 @@ public final class DeliveryEngine: @unchecked Sendable {
             // Rows of a webhook changed while the scan was out may predate the change
             // (cancelled since, or from before a 410): the next scan reads them afresh.
             for delivery in due
-            where !claimed.contains(delivery.deliverySeq) && !releasedDuringScan.contains(delivery.webhookID) {
+            where !claimed.contains(delivery.deliverySeq) && !releasedDuringScan.contains(delivery.webhookID)
+                && !recordedDuringScan.contains(delivery.deliverySeq)
+            {
                 let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
                 let lane: WebhookLane
                 if let existing = lanes[delivery.webhookID] {
@@ -302,6 +307,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             if due.count == limit { scanWanted = true }
         }
         releasedDuringScan.removeAll()
+        recordedDuringScan.removeAll()
         sendReady()
         if scanRequested {
             scanRequested = false
@@ -483,6 +489,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
         for record in batch {
             claimed.remove(record.deliverySeq)
+            if scanning { recordedDuringScan.insert(record.deliverySeq) }
             if let next = record.nextAttemptAt, next < nextPeriodicScan {
                 retriesDueSoon.append(next)
             }

@@ -26,9 +26,12 @@ final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statements: [(sql: String, statement: OpaquePointer)] = []
 
-    init(path: String) throws(StoreError) {
+    /// `readOnly`: a second connection for reads that must not queue behind the writer
+    /// (in WAL mode a reader sees the last commit and never waits for a sync).
+    init(path: String, readOnly: Bool = false) throws(StoreError) {
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"

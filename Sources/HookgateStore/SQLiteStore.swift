@@ -6,7 +6,8 @@ import Synchronization
 /// The SQLite store: one connection in WAL mode, owned by one serial queue.
 ///
 /// `@unchecked Sendable`: `connection` and the counters are touched only on `queue` (the
-/// writer), every public method hops onto it; `ingest` is a Mutex; the rest is immutable.
+/// writer), `reader` only on `readQueue`; every public method hops onto one of them;
+/// `ingest` is a Mutex; the rest is immutable.
 public final class SQLiteStore: Store, @unchecked Sendable {
     /// How durable a commit is: `full` syncs the WAL on every commit (survives a power
     /// cut), `normal` syncs only at checkpoints (survives a process crash).
@@ -21,6 +22,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     private let queue = DispatchQueue(label: "hookgate.store")
     private var connection: SQLiteConnection?
+    /// The due scan's own read-only connection, on its own queue: the engine's scans
+    /// neither wait for group commits nor hold the writer while they walk the due index.
+    private let readQueue = DispatchQueue(label: "hookgate.store.read")
+    private var reader: SQLiteConnection?
     /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
     var counts = DeliveryCounts()
     private var eventsAccepted = 0
@@ -64,7 +69,24 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         try connection.execute("PRAGMA cache_size=-16384")
         try SchemaMigrations.migrate(connection)
         self.connection = connection
+        let reader = try SQLiteConnection(path: directory + "/" + Self.databaseFileName, readOnly: true)
+        try reader.execute("PRAGMA busy_timeout=5000")
+        try reader.execute("PRAGMA cache_size=-8192")
+        self.reader = reader
         try loadCounters(connection)
+    }
+
+    /// Runs `body` on the read-only connection, in order with other reads only.
+    private func read<T>(
+        _ completion: @escaping Completion<T>, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) {
+        readQueue.async {
+            guard let reader = self.reader else {
+                completion(.failure(StoreError(code: SQLITE_MISUSE, message: "store is closed")))
+                return
+            }
+            completion(Result { try body(reader) })
+        }
     }
 
     /// What startup reads: counters and counts kept as rows, never a scan of history.
@@ -307,7 +329,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     ) {
         let excluded = JSONWriter.string(.array(excluding.map { .string($0) }))
         let start = cursor ?? DueCursor(nextAttemptMicroseconds: Int64.min, deliverySeq: Int64.min)
-        submit(completion) { connection in
+        read(completion) { connection in
             var due: [DueDelivery] = []
             try connection.query(
                 DeliveryRows.due,
@@ -523,10 +545,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.connection?.close()
-                self.connection = nil
-                continuation.resume()
+            readQueue.async {
+                self.reader?.close()
+                self.reader = nil
+                self.queue.async {
+                    self.connection?.close()
+                    self.connection = nil
+                    continuation.resume()
+                }
             }
         }
     }

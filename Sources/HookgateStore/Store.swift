@@ -57,7 +57,9 @@ public protocol Store: Sendable {
     func afterPriorCalls(_ body: @escaping @Sendable () -> Void)
     /// Pending deliveries of active webhooks due at `now`, in due order, after `cursor`
     /// (nil: from the first), with everything an attempt needs; none of the webhooks in
-    /// `excluding` (the scheduler holds all it can of theirs already).
+    /// `excluding` (the scheduler holds all it can of theirs already). Read from the last
+    /// commit without waiting for calls made before it: a row may predate an outcome
+    /// recorded meanwhile, which the caller tells apart (it knows what it recorded).
     func dueDeliveries(
         now: Timestamp, after cursor: DueCursor?, excluding: [String], limit: Int,
         completion: @escaping Completion<[DueDelivery]>)
