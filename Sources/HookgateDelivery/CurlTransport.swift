@@ -105,6 +105,47 @@ final class CurlWorker: @unchecked Sendable {
         var stopping = false
     }
 
+    /// One receiving host's transfers on this worker, and how many of them libcurl gets
+    /// at once; the rest wait here in order.
+    ///
+    /// A host whose connections carry one transfer each (HTTP/1.1) gets at most
+    /// `maxConnectionsPerHost`, so that no transfer waits in libcurl for a connection:
+    /// libcurl 7.88's own queue for one loses wake-ups (a waiting transfer woken when a
+    /// connection frees up, but beaten to it by one added meanwhile, goes back to sleep,
+    /// and only the next transfer to finish wakes it again; with nothing else running it
+    /// waits for its timeout). Until the first answer tells, a host gets one transfer,
+    /// so that over HTTP/2 the others share its connection rather than each opening one
+    /// (a TLS handshake each) before it is known that they need not.
+    private final class Host {
+        enum Connections {
+            case unknown
+            /// HTTP/2: libcurl puts many transfers on each connection, and its cap on
+            /// connections is the only bound.
+            case multiplexed
+            case oneTransferEach
+        }
+
+        var running = 0
+        var connections = Connections.unknown
+        private var waiting: [Job] = []
+        private var head = 0
+
+        var isIdle: Bool { running == 0 && head == waiting.count }
+
+        func append(_ job: Job) { waiting.append(job) }
+
+        func popFirst() -> Job? {
+            guard head < waiting.count else { return nil }
+            let first = waiting[head]
+            head += 1
+            if head == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return first
+        }
+    }
+
     private let settings: Settings
     private let multi: UnsafeMutableRawPointer
     private let inbox = Mutex(Inbox())
@@ -118,6 +159,12 @@ final class CurlWorker: @unchecked Sendable {
         // Let HTTP/2 carry many requests over one connection where the server offers it.
         _ = hookgate_curl_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
         _ = hookgate_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, settings.maxConnectionsPerHost)
+        // Idle connections kept for reuse. libcurl's default, 4 per transfer in the multi
+        // handle, shrinks whenever few transfers run and closes connections that the next
+        // burst must open again, a TLS handshake each (3,000 POSTs to one HTTP/1.1
+        // receiver opened 207 connections under a cap of 32).
+        _ = hookgate_curl_multi_setopt_long(
+            multi, CURLMOPT_MAXCONNECTS, max(Self.minCachedConnections, 4 * settings.maxConnectionsPerHost))
         let thread = Thread { [self] in self.run() }
         thread.name = "hookgate.curl\(number)"
         self.thread = thread
@@ -148,9 +195,16 @@ final class CurlWorker: @unchecked Sendable {
     // MARK: - The worker thread
 
     private var running: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var hosts: [String: Host] = [:]
+    private var pruneHostsAbove = CurlWorker.idleHostsKept
+    private static let idleHostsKept = 1024
     /// Finished handles with the shared options set, for the next transfers.
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private static let maxIdleHandles = 256
+    private static let minCachedConnections = 64
+    /// How often a request that never reached the receiver is sent again, at once and on a
+    /// new connection, before its failure is reported.
+    static let maxResends = 3
 
     private func run() {
         var stillRunning: Int32 = 0
@@ -159,7 +213,7 @@ final class CurlWorker: @unchecked Sendable {
                 defer { inbox.jobs.removeAll() }
                 return (inbox.jobs, inbox.stopping)
             }
-            for job in jobs { start(job) }
+            for job in jobs { admit(job) }
             if stopping { break }
             curl_multi_perform(multi, &stillRunning)
             collectFinished()
@@ -172,36 +226,101 @@ final class CurlWorker: @unchecked Sendable {
             transfer.complete(Transfer.failed(transfer.tag, .network, CurlTransport.shutdownMessage))
         }
         running.removeAll()
+        for host in hosts.values {
+            while let job = host.popFirst() {
+                job.completion(Transfer.failed(job.request.tag, .network, CurlTransport.shutdownMessage))
+            }
+        }
+        hosts.removeAll()
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles.removeAll()
         curl_multi_cleanup(multi)
         finished.withLock { $0 = true }
     }
 
-    private func start(_ job: Job) {
+    /// Starts the job now, or queues it behind its host's transfers.
+    private func admit(_ job: Job) {
+        let key = Self.hostKey(job.request.url)
+        let host: Host
+        if let existing = hosts[key] {
+            host = existing
+        } else {
+            host = Host()
+            hosts[key] = host
+        }
+        if host.running < limit(host) {
+            if start(job, host: key) { host.running += 1 }
+        } else {
+            host.append(job)
+        }
+    }
+
+    private func limit(_ host: Host) -> Int {
+        switch host.connections {
+        case .unknown: 1
+        case .multiplexed: Int.max
+        case .oneTransferEach: settings.maxConnectionsPerHost
+        }
+    }
+
+    /// A transfer to `key` is over: the next of its waiting jobs starts.
+    private func release(host key: String) {
+        guard let host = hosts[key] else { return }
+        host.running -= 1
+        while host.running < limit(host), let job = host.popFirst() {
+            if start(job, host: key) { host.running += 1 }
+        }
+        // Idle hosts are kept (with what was learnt of them) up to a bound.
+        if hosts.count > pruneHostsAbove {
+            hosts = hosts.filter { !$0.value.isIdle }
+            pruneHostsAbove = max(Self.idleHostsKept, 2 * hosts.count)
+        }
+    }
+
+    /// Which connections a URL's transfers share: scheme, host and port, in lowercase
+    /// (the port spelled out when it is the scheme's default).
+    static func hostKey(_ url: String) -> String {
+        let lowered = url.lowercased()
+        guard let separator = lowered.range(of: "://") else { return lowered }
+        let scheme = lowered[..<separator.lowerBound]
+        var authority = lowered[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let hasPort =
+            if authority.hasPrefix("[") {
+                authority.firstIndex(of: "]").map { authority[$0...].contains(":") } ?? false
+            } else {
+                authority.contains(":")
+            }
+        let port = hasPort ? "" : (scheme == "http" ? ":80" : ":443")
+        return "\(scheme)://\(authority)\(port)"
+    }
+
+    /// Starts the job's transfer; false when it could not start (its completion has run).
+    private func start(_ job: Job, host: String) -> Bool {
         let easy: UnsafeMutableRawPointer
         if let reused = idleHandles.popLast() {
             easy = reused
         } else {
             guard let made = curl_easy_init() else {
                 job.completion(Transfer.failed(job.request.tag, .network, "curl_easy_init failed"))
-                return
+                return false
             }
             if let problem = configureShared(made) {
                 curl_easy_cleanup(made)
                 job.completion(Transfer.failed(job.request.tag, .network, problem))
-                return
+                return false
             }
             easy = made
         }
-        let transfer = Transfer(job.request, completion: job.completion, guard: settings.addressGuard)
+        let transfer = Transfer(job.request, host: host, completion: job.completion, guard: settings.addressGuard)
         if let problem = configure(easy, transfer) {
             curl_easy_cleanup(easy)
             job.completion(Transfer.failed(job.request.tag, .network, problem))
-            return
+            return false
         }
         running[easy] = transfer
         curl_multi_add_handle(multi, easy)
+        return true
     }
 
     /// A finished transfer's handle goes back to the idle list (up to a bound), its
@@ -216,6 +335,7 @@ final class CurlWorker: @unchecked Sendable {
         _ = hookgate_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, nil)
         _ = hookgate_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, nil)
         _ = hookgate_curl_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, nil)
+        _ = hookgate_curl_setopt_long(easy, CURLOPT_FRESH_CONNECT, 0)
         idleHandles.append(easy)
     }
 
@@ -239,6 +359,12 @@ final class CurlWorker: @unchecked Sendable {
         check(hookgate_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1), "VERIFYPEER")
         check(hookgate_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2), "VERIFYHOST")
         check(hookgate_curl_setopt_string(easy, CURLOPT_CAINFO, settings.caFile), "CA file")
+        // No CA directory besides the file (Debian's libcurl has one built in): with one,
+        // libcurl 7.88 does not keep the parsed bundle and parses the whole file again for
+        // every new connection, about 50 ms of this thread's time each, during which none
+        // of its other transfers move (a burst of new connections stalled them for 1.2 s).
+        // Without, the bundle is parsed once per multi handle and kept.
+        check(hookgate_curl_setopt_pointer(easy, CURLOPT_CAPATH, nil), "CA path")
         check(hookgate_curl_setopt_long(easy, CURLOPT_POST, 1), "POST")
         check(hookgate_curl_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteBody), "write callback")
         check(hookgate_curl_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, curlReadHeader), "header callback")
@@ -276,11 +402,40 @@ final class CurlWorker: @unchecked Sendable {
             guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
             let code = hookgate_curl_msg_result(message)
             curl_multi_remove_handle(multi, easy)
-            if let transfer = running.removeValue(forKey: easy) {
-                transfer.complete(transfer.response(code: code, easy: easy))
+            guard let transfer = running[easy] else {
+                recycle(easy)
+                continue
             }
+            if transfer.resends < Self.maxResends, transfer.neverReachedReceiver(code: code, easy: easy) {
+                resend(easy, transfer)
+                continue
+            }
+            running[easy] = nil
+            let response = transfer.response(code: code, easy: easy)
+            if let host = hosts[transfer.host] {
+                var version = 0
+                if response.httpStatus != nil,
+                    hookgate_curl_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK
+                {
+                    host.connections = version == Int(CURL_HTTP_VERSION_2_0) ? .multiplexed : .oneTransferEach
+                } else if host.connections == .unknown {
+                    // No answer to learn from: the waiting transfers are not held back
+                    // one at a time behind a receiver that does not answer.
+                    host.connections = .oneTransferEach
+                }
+            }
+            transfer.complete(response)
             recycle(easy)
+            release(host: transfer.host)
         }
+    }
+
+    /// Sends a request that never reached the receiver again, at once, on a new
+    /// connection; the engine sees only how the last try ended.
+    private func resend(_ easy: UnsafeMutableRawPointer, _ transfer: Transfer) {
+        transfer.prepareResend(easy)
+        _ = hookgate_curl_setopt_long(easy, CURLOPT_FRESH_CONNECT, 1)
+        curl_multi_add_handle(multi, easy)
     }
 }
 
@@ -303,6 +458,8 @@ public struct DeliveryError: Error, CustomStringConvertible {
 final class Transfer {
     let tag: UInt64
     let url: String
+    /// `CurlWorker.hostKey` of the URL.
+    let host: String
     let body: [UInt8]
     let headerList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer: UnsafeMutablePointer<CChar>
@@ -311,10 +468,24 @@ final class Transfer {
     var responseBody: [UInt8] = []
     var retryAfter: String?
     var blockedReason: String?
+    /// Some of an answer arrived (a header line at least).
+    var answerStarted = false
+    /// The status of the answer being read, from its status line.
+    var status = 0
+    /// The whole head of a final (not 1xx) answer arrived: the receiver has answered.
+    var answered = false
+    /// Times the request was sent again because it never reached the receiver, and
+    /// what those earlier tries took.
+    private(set) var resends = 0
+    private var earlierMicroseconds: Int64 = 0
 
-    init(_ request: DeliveryRequest, completion: @escaping @Sendable (DeliveryResponse) -> Void, guard: AddressGuard) {
+    init(
+        _ request: DeliveryRequest, host: String, completion: @escaping @Sendable (DeliveryResponse) -> Void,
+        guard: AddressGuard
+    ) {
         tag = request.tag
         url = request.url
+        self.host = host
         body = request.body
         self.completion = completion
         addressGuard = `guard`
@@ -339,11 +510,54 @@ final class Transfer {
             retryAfter: nil)
     }
 
+    /// Whether a failed transfer never reached the receiver's application, so that it is
+    /// sent again at once rather than counted as an attempt: not a byte of an answer came,
+    /// it went over a connection that was already open, and it failed as a request does
+    /// that the receiver did not take: a kept-alive connection the receiver had closed
+    /// before the request was sent (a send error, or the connection found closed with
+    /// nothing read), or an HTTP/2 connection the receiver was closing (GOAWAY) when the
+    /// request was to open a stream on it. libcurl itself sends refused streams
+    /// (REFUSED_STREAM, or above a GOAWAY's last stream) and requests on a kept-alive
+    /// connection found dead again, up to 5 times; what it gives up on ends here.
+    func neverReachedReceiver(code: CURLcode, easy: UnsafeMutableRawPointer) -> Bool {
+        guard !answerStarted, blockedReason == nil else { return false }
+        switch code {
+        case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_HTTP2: break
+        default: return false
+        }
+        var headerBytes = 0
+        var newConnections = 0
+        guard hookgate_curl_getinfo_long(easy, CURLINFO_HEADER_SIZE, &headerBytes) == CURLE_OK, headerBytes == 0,
+            hookgate_curl_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &newConnections) == CURLE_OK, newConnections == 0
+        else { return false }
+        return true
+    }
+
+    /// Forgets the failed try, keeping what it took for the latency.
+    func prepareResend(_ easy: UnsafeMutableRawPointer) {
+        var totalTime: Double = 0
+        _ = hookgate_curl_getinfo_double(easy, CURLINFO_TOTAL_TIME, &totalTime)
+        earlierMicroseconds += Int64(totalTime * 1_000_000)
+        resends += 1
+        responseBody.removeAll()
+        retryAfter = nil
+        answerStarted = false
+        status = 0
+        answered = false
+        errorBuffer[0] = 0
+    }
+
     func response(code: CURLcode, easy: UnsafeMutableRawPointer) -> DeliveryResponse {
         var totalTime: Double = 0
         _ = hookgate_curl_getinfo_double(easy, CURLINFO_TOTAL_TIME, &totalTime)
-        let latency = Int64(totalTime * 1_000_000)
-        if code == CURLE_OK {
+        let latency = earlierMicroseconds + Int64(totalTime * 1_000_000)
+        // Once the head of the final answer is in, the receiver has answered, and what
+        // fails after it does not undo that. libcurl 7.88 fails such transfers over HTTP/2:
+        // a receiver may answer a POST before reading its body and close the stream
+        // (RFC 9113 section 8.1), and libcurl then fails sending the body ("Stream error in
+        // the HTTP/2 framing layer"); a stream that ends as its connection closes after a
+        // GOAWAY is "Transferred a partial file".
+        if code == CURLE_OK || answered {
             var status = 0
             _ = hookgate_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             let success = (200...299).contains(status)
@@ -408,15 +622,33 @@ private let curlReadHeader: hookgate_curl_data_callback = { data, size, count, c
     guard let data, let context else { return length }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
     let line = UnsafeRawBufferPointer(start: data, count: length)
-    // Every answer's header lines pass here: only two kinds matter, and the rest cost
-    // no allocation.
+    // Every answer's header lines pass here: only the status line, the blank line that
+    // ends a head and Retry-After matter, and none of them costs an allocation.
+    transfer.answerStarted = true
     if hasPrefixIgnoringCase(line, "http/") {
         transfer.retryAfter = nil  // A new response (after 1xx): forget the last one's headers.
+        transfer.status = statusCode(line)
+    } else if line.allSatisfy({ $0 == 0x0D || $0 == 0x0A }) {
+        // The blank line that ends a head: a final answer's, or a 1xx one's.
+        if transfer.status >= 200 { transfer.answered = true }
     } else if hasPrefixIgnoringCase(line, "retry-after:") {
         let value = String(decoding: line.dropFirst("retry-after:".utf8.count), as: UTF8.self)
         transfer.retryAfter = value.trimmingCharacters(in: .whitespacesAndNewlines)
     }
     return length
+}
+
+/// The status in a status line ("HTTP/1.1 204 No Content", "HTTP/2 204"), or 0.
+private func statusCode(_ line: UnsafeRawBufferPointer) -> Int {
+    guard let space = line.firstIndex(of: 0x20) else { return 0 }
+    var status = 0
+    var digits = 0
+    for byte in line[(space + 1)...] {
+        guard byte >= 0x30 && byte <= 0x39, digits < 3 else { break }
+        status = status * 10 + Int(byte - 0x30)
+        digits += 1
+    }
+    return digits == 3 ? status : 0
 }
 
 /// ASCII case-insensitive prefix test; `prefix` is lowercase.

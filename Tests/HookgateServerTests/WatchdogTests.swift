@@ -19,8 +19,9 @@ struct WatchdogTests {
                     try? await Task.sleep(for: .seconds(3600))
                 },
             ], logger: Logger(label: "test"))
-        #expect(await watchdog.unanswered(watchdog.probes, within: .milliseconds(50)) == ["wedged"])
-        #expect(await watchdog.unanswered(watchdog.probes, within: .milliseconds(50)) == ["wedged"])
+        // The quick one may not have been scheduled yet within 50 ms on a busy machine.
+        #expect(await watchdog.unanswered(watchdog.probes, within: .milliseconds(50)).contains("wedged"))
+        #expect(await watchdog.unanswered(watchdog.probes, within: .seconds(3)) == ["wedged"])
         #expect(sent.withLock { $0 } == 1)
     }
 
@@ -28,6 +29,8 @@ struct WatchdogTests {
         let watchdog = Watchdog(
             intervalMicroseconds: nil, probes: [.init(name: "a") {}, .init(name: "b") { await Task.yield() }],
             logger: Logger(label: "test"))
-        #expect(await watchdog.unanswered(watchdog.probes, within: .seconds(5)).isEmpty)
+        // Generous: other tests may keep the concurrency pool busy; it returns at once
+        // when both have answered.
+        #expect(await watchdog.unanswered(watchdog.probes, within: .seconds(60)).isEmpty)
     }
 }
