@@ -22,8 +22,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     private let queue = DispatchQueue(label: "hookgate.store")
     private var connection: SQLiteConnection?
-    /// The due scan's own read-only connection, on its own queue: the engine's scans
-    /// neither wait for group commits nor hold the writer while they walk the due index.
+    /// A read-only connection on its own queue for the due scan and `list_requests`:
+    /// they neither wait for group commits nor hold the writer while they read.
     private let readQueue = DispatchQueue(label: "hookgate.store.read")
     private var reader: SQLiteConnection?
     /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
@@ -421,7 +421,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         var afterSeq: Int64?
         if let cursor = query.cursor {
             guard let seq = PageCursor.decode(cursor, prefix: "r") else {
-                submit(completion) { _ in throw StoreFailure.invalidCursor }
+                read(completion) { _ in throw StoreFailure.invalidCursor }
                 return
             }
             afterSeq = seq
@@ -457,7 +457,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         bindings.append(.integer(Int64(query.limit) + 1))
         let limit = query.limit
         let values = bindings
-        submit(completion) { connection in
+        // The request log is written by the engine and by cancellations, never by a
+        // client's own command: a read from the last commit loses no ordering a client
+        // can see, and never waits for the writer.
+        read(completion) { connection in
             var rows: [(Int64, LoggedRequest)] = []
             try connection.query(sql, values) { row throws(StoreError) in
                 rows.append((row.integer(0), try DeliveryRows.decodeRequest(row, offset: 1)))

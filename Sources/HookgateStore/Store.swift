@@ -74,7 +74,8 @@ public protocol Store: Sendable {
     /// the newest `keepRows`, and idempotency keys past their 24 hours; how many log
     /// lines went (a full batch means there may be more).
     func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>)
-    /// The request log, newest first, filtered, a page at a time.
+    /// The request log, newest first, filtered, a page at a time, read from the last
+    /// commit without waiting for calls made before it.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)
     /// What a 410 Gone does: disables the webhook with `reason` and starts cancelling
     /// its pending deliveries (`cancelPending`). Nil when there is no such webhook.
