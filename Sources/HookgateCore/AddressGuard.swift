@@ -106,7 +106,7 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(network)/\(prefixLength)" }
 }
 
-/// Which destinations deliveries may connect to (DESIGN.md "Address guard"): by default
+/// Which destinations deliveries may connect to (proto-spec/PROTOCOL.md "Delivery"): by default
 /// not loopback, private, link-local, CGNAT, unique-local, multicast or unspecified
 /// addresses, checked on the address actually connected; `--allow-destination` ranges
 /// open exceptions. An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4)

@@ -14,7 +14,7 @@ public struct Event: Sendable, Equatable {
     }
 }
 
-/// Validation of an event (DESIGN.md "Validation", "Events"). Every failure names the
+/// Validation of an event (proto-spec/PROTOCOL.md "Events"). Every failure names the
 /// field by its path from the request's root (`event.status.recipient`).
 public enum EventValidator {
     /// Checks `value` (the request's `event`) and returns the event, stamped with

@@ -1,6 +1,6 @@
 /// A filter value compared byte for byte. (Swift's `String` equality and hashing are
 /// Unicode-canonical: "Café" written precomposed and decomposed would be one value, and
-/// DESIGN.md says other sender IDs compare exactly.)
+/// proto-spec/PROTOCOL.md says other sender IDs compare exactly.)
 public struct ExactKey: Hashable, Sendable, CustomStringConvertible {
     public let text: String
 
@@ -48,7 +48,7 @@ public struct EventMatchKey: Sendable, Equatable {
     }
 }
 
-/// Comparison rules for filter values (DESIGN.md "Filter matching").
+/// Comparison rules for filter values (proto-spec/PROTOCOL.md "Filter matching").
 public enum FilterValue {
     /// A phone number (`^\+?[0-9][0-9 ]*$`) compares by its digits alone; any other
     /// sender ID exactly. Both forms share one key space: a phone number's key is all

@@ -1,4 +1,4 @@
-/// When a failed delivery is tried again (DESIGN.md "Delivery"): a schedule of delays
+/// When a failed delivery is tried again (proto-spec/PROTOCOL.md "Delivery"): a schedule of delays
 /// after the first attempt, each with ±20% jitter; on 429 and 503 the next delay is the
 /// larger of the scheduled one and the receiver's `Retry-After`, capped at 24 hours.
 /// After the last delay's attempt fails, the delivery is `failed`.

@@ -1,4 +1,4 @@
-/// A webhook's rate limit (DESIGN.md "Rate limit"): a token bucket filling at `rate`
+/// A webhook's rate limit (proto-spec/PROTOCOL.md "Delivery"): a token bucket filling at `rate`
 /// tokens per second and holding at most max(1, ⌈rate/10⌉), so that no sliding second
 /// carries more than rate + that capacity deliveries. Tokens are counted in millionths
 /// so that integer arithmetic stays exact at every rate from 1 to 10,000 per second.

@@ -1,6 +1,6 @@
 import Crypto
 
-/// Standard Webhooks signing (DESIGN.md "Delivery"): `webhook-signature` is
+/// Standard Webhooks signing (proto-spec/PROTOCOL.md "Delivery"): `webhook-signature` is
 /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per live secret, space-separated.
 /// The key is the base64-decoded part of a `whsec_` secret.
 public enum WebhookSigner {

@@ -1,4 +1,4 @@
-/// Validation of the create/update fields (DESIGN.md "Validation"). Every failure names
+/// Validation of the create/update fields (proto-spec/PROTOCOL.md "Create and update fields"). Every failure names
 /// the field at fault by its path from the request's root and the rule it broke.
 public struct WebhookValidator: Sendable {
     public static let webhookFields: [String] = ["name", "url", "filter", "rate_limit", "is_sandbox", "event_type"]

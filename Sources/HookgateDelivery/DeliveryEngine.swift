@@ -4,7 +4,7 @@ import HookgateStore
 import Logging
 import Synchronization
 
-/// The scheduler (DESIGN.md "Delivery"): scans the store for due deliveries, holds a
+/// The scheduler (proto-spec/PROTOCOL.md "Delivery", docs/ARCHITECTURE.md): scans the store for due deliveries, holds a
 /// bounded window of them in memory, sends each when its webhook's token bucket and
 /// in-flight bound allow, and records every attempt's outcome: delivered, a retry at a
 /// later due time, failed after the schedule, or on 410 the webhook disabled.

@@ -1,7 +1,7 @@
 import HookgateCore
 import HookgateStore
 
-/// Turns a due delivery into the POST that carries it (DESIGN.md "Delivery"): the event
+/// Turns a due delivery into the POST that carries it (proto-spec/PROTOCOL.md "Delivery"): the event
 /// with `webhook_id` and `webhook_name` added, JSON headers, and the Standard Webhooks
 /// trio signed with every live secret.
 public enum DeliveryRequestBuilder {

@@ -7,7 +7,7 @@ import Synchronization
     import Glibc
 #endif
 
-/// hookgate's benchmark: prints figures, asserts nothing (DESIGN.md "Performance targets").
+/// hookgate's benchmark: prints figures, asserts nothing (README "Performance" has the targets).
 ///
 ///   hookgate-bench [--binary PATH] [--events N] [--only emit|match|deliver] [--webhooks 1,1000,100000]
 ///                  [--sync full,normal]

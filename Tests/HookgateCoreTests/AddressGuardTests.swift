@@ -225,7 +225,7 @@ struct AddressGuardTests {
 
     // MARK: - Default refusals
 
-    /// (address, reason, the address as reported): every range DESIGN.md names, at its
+    /// (address, reason, the address as reported): every range the address guard blocks, at its
     /// edges; IPv4-mapped addresses are checked and reported as IPv4.
     static let refused: [(String, String, String)] = [
         ("127.0.0.1", "loopback", "127.0.0.1"),

@@ -1,7 +1,7 @@
 import HookgateCore
 import Testing
 
-// EventValidator (DESIGN.md "Validation", "Events"; PAYLOADS.md "What is POSTed").
+// EventValidator (proto-spec/PROTOCOL.md "Events").
 
 private let received = Timestamp(microseconds: 1_745_366_718_567_890)
 private let receivedText = "2025-04-23T00:05:18.567890Z"

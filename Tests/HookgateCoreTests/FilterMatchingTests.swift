@@ -3,7 +3,7 @@ import HookgateCore
 import Synchronization
 import Testing
 
-// Filter matching (DESIGN.md "Filter matching", PAYLOADS.md "Filter semantics",
+// Filter matching (proto-spec/PROTOCOL.md "Filter matching" and its worked examples,
 // PROTOCOL.md "Filter matching"): every case goes through EventValidator (so that the
 // extraction of what each filter reads is tested too), MatchTarget.rejection(of:),
 // MatcherIndex and ShardedMatcher, which must all agree.

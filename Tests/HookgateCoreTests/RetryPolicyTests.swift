@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Retry policy")
 struct RetryPolicyTests {
-    /// The default schedule (DESIGN.md "Delivery"): 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+    /// The default schedule (proto-spec/PROTOCOL.md "Delivery"): 5s, 5m, 30m, 2h, 5h, 10h, 10h.
     static let defaultDelays: [Int64] = [
         5_000_000, 300_000_000, 1_800_000_000, 7_200_000_000, 18_000_000_000, 36_000_000_000, 36_000_000_000,
     ]

@@ -7,7 +7,7 @@
  * no redirects, no proxy, "Expect:" off, the Standard Webhooks header trio with dummy
  * values of realistic length). No store, no scheduler, no signing: whatever hookgate
  * delivers to the same sink in the same run is judged against this figure
- * (DESIGN.md "Performance targets": deliveries >= 0.7 x this loop).
+ * (README "Performance": deliveries >= 0.7 x this loop).
  *
  *   curl-loop --url URL --body-file F --connections C --requests N [--warmup W]
  *
