@@ -127,23 +127,13 @@ final class CurlWorker: @unchecked Sendable {
 
         var running = 0
         var connections = Connections.unknown
-        private var waiting: [Job] = []
-        private var head = 0
+        private var waiting = FIFOQueue<Job>()
 
-        var isIdle: Bool { running == 0 && head == waiting.count }
+        var isIdle: Bool { running == 0 && waiting.isEmpty }
 
         func append(_ job: Job) { waiting.append(job) }
 
-        func popFirst() -> Job? {
-            guard head < waiting.count else { return nil }
-            let first = waiting[head]
-            head += 1
-            if head == waiting.count {
-                waiting.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            return first
-        }
+        func popFirst() -> Job? { waiting.popFirst() }
     }
 
     private let settings: Settings

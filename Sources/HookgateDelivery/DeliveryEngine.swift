@@ -50,39 +50,19 @@ public final class DeliveryEngine: @unchecked Sendable {
         /// A 410 disabled the webhook while these attempts were out: one that would be
         /// retried is cancelled instead, as its pending siblings were.
         var gone = false
-        /// Waiting for a token, oldest first, from `head` on: a queue whose pops do not
-        /// move the rest.
-        private var waiting: [DueDelivery] = []
-        private var head = 0
+        /// Waiting for a token, oldest first.
+        private var waiting = FIFOQueue<DueDelivery>()
 
         init(bucket: TokenBucket) { self.bucket = bucket }
 
-        var waitingCount: Int { waiting.count - head }
+        var waitingCount: Int { waiting.count }
 
         func append(_ delivery: DueDelivery) { waiting.append(delivery) }
 
-        func popFirst() -> DueDelivery? {
-            guard head < waiting.count else { return nil }
-            let first = waiting[head]
-            head += 1
-            if head == waiting.count {
-                waiting.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 1024, head * 2 >= waiting.count {
-                waiting.removeFirst(head)
-                head = 0
-            }
-            return first
-        }
+        func popFirst() -> DueDelivery? { waiting.popFirst() }
 
         /// Empties the queue; what it held.
-        func removeAllWaiting() -> ArraySlice<DueDelivery> {
-            defer {
-                waiting.removeAll()
-                head = 0
-            }
-            return waiting[head...]
-        }
+        func removeAllWaiting() -> ArraySlice<DueDelivery> { waiting.removeAll() }
     }
 
     private var lanes: [String: WebhookLane] = [:]

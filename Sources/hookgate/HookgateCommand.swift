@@ -393,8 +393,13 @@ struct HookgateCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: StoreService(store: store)),
-                    .init(service: RetentionService(retention: retention, socketServed: server.ready)),
-                    .init(service: DeliveryService(engine: engine, socketServed: server.ready, grace: grace)),
+                    .init(
+                        service: ServedService(
+                            socketServed: server.ready, start: { retention.start() }, stop: { retention.stop() })),
+                    .init(
+                        service: ServedService(
+                            socketServed: server.ready, start: { engine.start() },
+                            stop: { await engine.stop(grace: grace) })),
                     .init(service: server),
                     .init(service: watchdog),
                 ],
