@@ -5,7 +5,7 @@ import Synchronization
 
 /// The libcurl worker pool: `workers` threads, each owning one multi handle (keep-alive
 /// connection reuse, HTTP/2 where offered), fed round-robin.
-public final class CurlTransport: Sendable {
+public final class CurlTransport: DeliverySending {
     /// The `error` of a transfer abandoned at shutdown: no answer, and no attempt to log.
     public static let shutdownMessage = "abandoned: hookgate is shutting down"
 

@@ -4,10 +4,16 @@ import HookgateStore
 import Logging
 import Synchronization
 
-/// The scheduler (proto-spec/PROTOCOL.md "Delivery", docs/ARCHITECTURE.md): scans the store for due deliveries, holds a
-/// bounded window of them in memory, sends each when its webhook's token bucket and
-/// in-flight bound allow, and records every attempt's outcome: delivered, a retry at a
-/// later due time, failed after the schedule, or on 410 the webhook disabled.
+/// The scheduler (proto-spec/PROTOCOL.md "Delivery", docs/ARCHITECTURE.md): reads due
+/// deliveries from the store webhook by webhook, as each one's hint falls due and its
+/// lane has room, holds a bounded window of them in memory, sends each when its
+/// webhook's token bucket and in-flight bound allow, and records every attempt's outcome:
+/// delivered, a retry at a later due time, failed after the schedule, or on 410 the
+/// webhook disabled.
+///
+/// Time comes from `clock` and work from `tick` (a timer every `tickMicroseconds`, or the
+/// caller with `Options.manualTicks`), so the scheduling rules are unit-tested without a
+/// timer or a socket.
 ///
 /// `@unchecked Sendable`: every `var` below is touched only on `queue`; the in-flight
 /// counters are Mutexes for `stats`; the rest is immutable.
@@ -19,11 +25,14 @@ public final class DeliveryEngine: @unchecked Sendable {
         /// Deliveries held in memory at most (waiting for a token or in flight).
         public var window: Int
         public var tickMicroseconds: Int64
+        /// No timer: the caller runs `tick()` (tests, with a clock they move).
+        public var manualTicks: Bool
 
         public init(
             retryPolicy: RetryPolicy = .default, defaultRateLimit: Int = 100, maxInFlightPerWebhook: Int = 64,
-            window: Int = 4096, tickMicroseconds: Int64 = 100_000
+            window: Int = 4096, tickMicroseconds: Int64 = 100_000, manualTicks: Bool = false
         ) {
+            self.manualTicks = manualTicks
             self.retryPolicy = retryPolicy
             self.defaultRateLimit = defaultRateLimit
             self.maxInFlightPerWebhook = maxInFlightPerWebhook
@@ -33,7 +42,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     }
 
     private let store: any Store
-    private let transport: CurlTransport
+    private let transport: any DeliverySending
     private let options: Options
     private let clock: any WallClock
     private let logger: Logger
@@ -68,7 +77,8 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var lanes: [String: WebhookLane] = [:]
     /// Delivery seqs held in memory: waiting, in flight, or with an outcome not yet stored.
     private var claimed: Set<Int64> = []
-    private var cursor: DueCursor?
+    /// When each webhook may next have deliveries to take from the store.
+    private var hints = DueHints()
     private var scanning = false
     /// Webhooks released (`release`) while a scan was out.
     private var releasedDuringScan: Set<String> = []
@@ -76,14 +86,13 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// snapshot, which may show them still pending.
     private var recordedDuringScan: Set<Int64> = []
     private var scanRequested = false
-    /// Something may have become claimable (new deliveries, a freed lane, a changed
-    /// webhook, more pages): scan at the next tick. Otherwise the store is scanned once
-    /// a second, for retries falling due.
-    private var scanWanted = true
-    private var nextPeriodicScan = Timestamp(microseconds: 0)
-    /// Retries falling due before the next periodic scan: scanned for at their due
-    /// time (to the tick), not up to a second late.
-    private var retriesDueSoon: [Timestamp] = []
+    /// When the hints are next checked against the store's pending webhooks: they are
+    /// kept exact (new deliveries, recorded retries, released lanes), and this pass only
+    /// guards against a path that forgot to say so.
+    private var nextResync = Timestamp(microseconds: 0)
+    private static let resyncMicroseconds: Int64 = 60_000_000
+    /// How long a failed scan's webhooks wait before they are read again.
+    private static let scanRetryMicroseconds: Int64 = 1_000_000
     /// When `sendReady` runs next for lanes waiting for a token (see `wake`).
     private var wakeAt: Timestamp?
     /// Requests made by `send`, for the transport (`flushOutgoing`).
@@ -92,7 +101,6 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var sent: [Int64: (delivery: DueDelivery, at: Timestamp)] = [:]
     /// Responses from the transport's threads, for `takeResponses` on `queue`.
     private let responses = Mutex<[DeliveryResponse]>([])
-    private static let periodicScanMicroseconds: Int64 = 1_000_000
     private var stopping = false
     private var records: [AttemptRecord] = []
     private var recording = false
@@ -119,7 +127,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     private let inFlightByWebhook = Mutex<[String: Int]>([:])
 
     public init(
-        store: any Store, transport: CurlTransport, options: Options, clock: any WallClock = SystemWallClock(),
+        store: any Store, transport: any DeliverySending, options: Options, clock: any WallClock = SystemWallClock(),
         logger: Logger, onWebhookDisabled: @escaping @Sendable (Webhook) -> Void
     ) {
         self.store = store
@@ -136,12 +144,15 @@ public final class DeliveryEngine: @unchecked Sendable {
     public func inFlight(webhookID: String) -> Int { inFlightByWebhook.withLock { $0[webhookID] ?? 0 } }
 
     public func start() {
+        store.observeNewDeliveries { [weak self] ids in self?.deliveriesCreated(ids) }
         loadCancellations()
         queue.async {
+            self.resync()
+            guard !self.options.manualTicks else { return }
             let timer = DispatchSource.makeTimerSource(queue: self.queue)
             let interval = DispatchTimeInterval.microseconds(Int(self.options.tickMicroseconds))
             timer.schedule(deadline: .now(), repeating: interval)
-            timer.setEventHandler { [weak self] in self?.tick() }
+            timer.setEventHandler { [weak self] in self?.tickOnQueue() }
             timer.resume()
             self.timer = timer
         }
@@ -154,11 +165,34 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
     }
 
-    /// New deliveries were committed: scan without waiting for the next tick.
-    public func nudge() {
+    /// New deliveries for these webhooks were committed: read them without waiting for
+    /// the next tick.
+    private func deliveriesCreated(_ ids: Set<String>) {
         queue.async {
-            self.scanWanted = true
+            let now = self.clock.now()
+            for id in ids { self.hints.note(id, at: now) }
             self.scan()
+        }
+    }
+
+    /// One round of the scheduler: what the timer runs every `tickMicroseconds`, and what
+    /// a caller with `Options.manualTicks` runs itself.
+    public func tick() {
+        queue.async { self.tickOnQueue() }
+    }
+
+    /// Whether the engine has nothing under way: no scan or store call out, nothing in
+    /// flight or waiting to be recorded (tests wait for this between ticks).
+    public var isIdle: Bool {
+        get async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                queue.async {
+                    let idle =
+                        !self.scanning && !self.recording && self.records.isEmpty && self.sent.isEmpty
+                        && !self.cancelBatchOut && self.responses.withLock { $0.isEmpty }
+                    continuation.resume(returning: idle)
+                }
+            }
         }
     }
 
@@ -208,25 +242,39 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     /// Lets go of what waits for a webhook: it is scanned again with its new state.
     private func release(webhookID id: String) {
-        scanWanted = true
+        hints.note(id, at: clock.now())
         if scanning { releasedDuringScan.insert(id) }
         guard let lane = lanes[id] else { return }
         lane.gone = false
         for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
     }
 
-    private func tick() {
+    private func tickOnQueue() {
         continueCancelling()
         let now = clock.now()
-        if scanWanted || now >= nextPeriodicScan || retriesDueSoon.contains(where: { $0 <= now }) {
-            scan()
-        }
+        if now >= nextResync { resync() }
+        if hints.hasDue(at: now) { scan() }
         sendReady()
+    }
+
+    /// Notes every webhook the store has pending deliveries for, at its earliest due time.
+    private func resync() {
+        nextResync = clock.now().adding(microseconds: Self.resyncMicroseconds)
+        store.pendingWebhooks { result in
+            guard case .success(let pending) = result else { return }
+            self.queue.async {
+                for (id, due) in pending { self.hints.note(id, at: due) }
+                self.scan()
+            }
+        }
     }
 
     /// How many deliveries a webhook's lane holds at most: what it can send in a few ticks.
     private func laneCapacity(rate: Int) -> Int { max(options.maxInFlightPerWebhook, rate) }
 
+    /// Reads the deliveries of the webhooks whose hints are due, each up to its lane's
+    /// room, the whole window at most. A webhook whose lane is full is not read at all:
+    /// its backlog waits in the store, untouched, until the lane has room.
     private func scan() {
         guard !stopping, !storeFailing else { return }
         guard !scanning else {
@@ -235,64 +283,72 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
         let room = options.window - claimed.count
         guard room > 0 else { return }
-        scanning = true
-        scanWanted = false
         let now = clock.now()
-        nextPeriodicScan = now.adding(microseconds: Self.periodicScanMicroseconds)
-        retriesDueSoon.removeAll { $0 <= now }
-        // Full lanes are left out in the store's query, so a long backlog behind a low
-        // rate_limit is neither read nor allowed to hide other webhooks' deliveries.
-        let full = lanes.compactMap { id, lane in lane.waitingCount >= laneCapacity(rate: lane.bucket.rate) ? id : nil }
-        store.dueDeliveries(now: now, after: cursor, excluding: full, limit: room) { result in
-            self.queue.async { self.scanned(result, limit: room) }
+        let queries = hints.take(at: now, budget: room) { id in
+            // A webhook without a lane: its rate is not known yet; a first helping.
+            guard let lane = lanes[id] else { return options.maxInFlightPerWebhook }
+            return laneCapacity(rate: lane.bucket.rate) - lane.waitingCount
+        }
+        guard !queries.isEmpty else { return }
+        scanning = true
+        store.dueDeliveries(now: now, for: queries, claimed: claimed) { result in
+            self.queue.async { self.scanned(result, queries: queries, at: now) }
         }
     }
 
-    private func scanned(_ result: Result<[DueDelivery], any Error>, limit: Int) {
+    private func scanned(_ result: Result<[DueWebhook], any Error>, queries: [DueQuery], at scanTime: Timestamp) {
         scanning = false
+        let now = clock.now()
         switch result {
         case .failure(let error):
-            let (log, suppressed) = scanFailures.occurrence(at: clock.now())
+            let retry = now.adding(microseconds: Self.scanRetryMicroseconds)
+            for query in queries { hints.note(query.webhookID, at: retry) }
+            let (log, suppressed) = scanFailures.occurrence(at: now)
             if log {
                 logger.error(
                     "scanning due deliveries failed",
                     metadata: ["error": "\(error)", "similar_lines_left_out": "\(suppressed)"])
             }
-        case .success(let due):
+        case .success(let found):
             if scanFailures.isActive { _ = scanFailures.reset() }
-            let now = clock.now()
-            // A lane holds what it can send in a few ticks; the rest waits in the store.
-            // Rows of a webhook changed while the scan was out may predate the change
-            // (cancelled since, or from before a 410): the next scan reads them afresh.
-            for delivery in due
-            where !claimed.contains(delivery.deliverySeq) && !releasedDuringScan.contains(delivery.webhookID)
-                && !recordedDuringScan.contains(delivery.deliverySeq)
-            {
-                let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
-                let lane: WebhookLane
-                if let existing = lanes[delivery.webhookID] {
-                    lane = existing
-                } else {
-                    lane = WebhookLane(bucket: TokenBucket(rate: rate, now: now))
-                    lanes[delivery.webhookID] = lane
-                }
-                if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
-                guard lane.waitingCount < laneCapacity(rate: rate) else { continue }
-                lane.append(delivery)
-                claimed.insert(delivery.deliverySeq)
+            for webhook in found {
+                // Released while the scan was out: its rows may predate the change; the
+                // release noted it again, to be read afresh.
+                guard !releasedDuringScan.contains(webhook.webhookID) else { continue }
+                if let next = webhook.nextDue { hints.note(webhook.webhookID, at: next) }
+                for delivery in webhook.deliveries { take(delivery, at: now) }
             }
-            // A short page means the end of what is due: start from the top next time; a
-            // full one means more to read at the next tick.
-            cursor = due.count < limit ? nil : due.last?.cursor
-            if due.count == limit { scanWanted = true }
         }
         releasedDuringScan.removeAll()
         recordedDuringScan.removeAll()
         sendReady()
-        if scanRequested {
+        // More may be due now (a first helping, or a budget used up): read on.
+        if scanRequested || hints.hasDue(at: now) {
             scanRequested = false
             scan()
         }
+    }
+
+    /// Puts a delivery read by a scan in its webhook's lane. A row whose outcome was
+    /// stored while the scan was out may show it still pending: it is not taken again.
+    private func take(_ delivery: DueDelivery, at now: Timestamp) {
+        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq) else { return }
+        let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
+        let lane: WebhookLane
+        if let existing = lanes[delivery.webhookID] {
+            lane = existing
+        } else {
+            lane = WebhookLane(bucket: TokenBucket(rate: rate, now: now))
+            lanes[delivery.webhookID] = lane
+        }
+        if lane.bucket.rate != rate { lane.bucket = TokenBucket(rate: rate, now: now) }
+        guard lane.waitingCount < laneCapacity(rate: rate) else {
+            // The rate went down meanwhile: the rest is read again once there is room.
+            hints.note(delivery.webhookID, at: now)
+            return
+        }
+        lane.append(delivery)
+        claimed.insert(delivery.deliverySeq)
     }
 
     private func sendReady() {
@@ -376,6 +432,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         if response.error == CurlTransport.shutdownMessage {
             // Cut off by shutdown: nothing to log; it stays pending and goes out again.
             claimed.remove(delivery.deliverySeq)
+            hints.note(delivery.webhookID, at: clock.now())
             return
         }
         let now = clock.now()
@@ -470,11 +527,8 @@ public final class DeliveryEngine: @unchecked Sendable {
         for record in batch {
             claimed.remove(record.deliverySeq)
             if scanning { recordedDuringScan.insert(record.deliverySeq) }
-            if let next = record.nextAttemptAt, next < nextPeriodicScan {
-                retriesDueSoon.append(next)
-            }
+            if let next = record.nextAttemptAt { hints.note(record.webhookID, at: next) }
         }
-        scanWanted = true
         recordPending()
         sendReady()
     }
@@ -518,7 +572,10 @@ public final class DeliveryEngine: @unchecked Sendable {
                 self.cancelBatchOut = false
                 switch result {
                 case .success(let done):
-                    if done { self.cancelling.remove(id) }
+                    if done {
+                        self.cancelling.remove(id)
+                        self.hints.remove(id)
+                    }
                     if self.cancelFailures.isActive { _ = self.cancelFailures.reset() }
                     // Waiting only for spared attempts to be recorded: look again at the
                     // next tick rather than at once.

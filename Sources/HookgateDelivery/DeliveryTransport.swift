@@ -96,3 +96,12 @@ public struct DeliveryTransportOptions: Sendable {
         self.allowHTTP = allowHTTP
     }
 }
+
+/// What the delivery engine sends through: `CurlTransport` in the daemon, a scripted
+/// receiver in the engine's unit tests.
+public protocol DeliverySending: Sendable {
+    /// Sends each request; `completion` is called once per request, from any thread.
+    func send(_ requests: [DeliveryRequest], completion: @escaping @Sendable (DeliveryResponse) -> Void)
+    /// Ends what is in flight: each gets a response whose error is `CurlTransport.shutdownMessage`.
+    func shutdown()
+}

@@ -315,7 +315,6 @@ public final class CommandDispatcher: Sendable {
             id: Identifiers.timeOrderedUUID(at: receivedAt), event: event, receivedAt: receivedAt, idempotencyKey: key)
         store.appendEvent(newEvent, router: router) { result in
             self.complete(responder, result) { receipt in
-                if receipt.deliveries > 0 && !receipt.replayed { self.delivery.deliveriesStored() }
                 return JSONObject([
                     ("event_id", .string(receipt.eventID)), ("deliveries", .integer(receipt.deliveries)),
                 ])
@@ -410,10 +409,7 @@ public final class CommandDispatcher: Sendable {
             case .failure(StoreFailure.webhookNotFound):
                 responder.fail(Self.webhookNotFound)
             default:
-                self.complete(responder, result) { seq in
-                    self.delivery.deliveriesStored()
-                    return JSONObject([("delivery_id", .integer(seq))])
-                }
+                self.complete(responder, result) { seq in JSONObject([("delivery_id", .integer(seq))]) }
             }
         }
     }

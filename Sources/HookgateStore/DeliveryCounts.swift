@@ -68,6 +68,9 @@ struct CountChanges {
 
     var isEmpty: Bool { changes.isEmpty }
 
+    /// The webhooks whose counts change.
+    var webhookIDs: Set<String> { Set(changes.keys.lazy.map(\.text)) }
+
     mutating func add(webhookID: String, state: DeliveryState, _ count: Int) {
         changes[ExactKey(webhookID), default: DeliveryCounts.ByState()][state] += count
     }

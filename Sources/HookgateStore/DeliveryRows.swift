@@ -110,20 +110,6 @@ enum DeliveryRows {
         return (done, logged)
     }
 
-    static let due = """
-        SELECT d.seq, d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload, w.id, w.name, w.url,
-               w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us
-        FROM deliveries d
-        JOIN events e ON e.seq = d.event_seq
-        JOIN webhooks w ON w.id = d.webhook_id
-        WHERE d.state = 'pending' AND d.next_attempt_us <= ?1 AND w.state = 'active'
-          AND (d.next_attempt_us, d.seq) > (?2, ?3)
-          AND d.webhook_id NOT IN (SELECT value FROM json_each(?5))
-          AND d.webhook_id NOT IN (SELECT webhook_id FROM cancellations)
-        ORDER BY d.next_attempt_us, d.seq
-        LIMIT ?4
-        """
-
     /// Writes one request-log line.
     static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
         -> LoggedRequest

@@ -79,6 +79,20 @@ final class SQLiteConnection {
         }
     }
 
+    /// Runs `body` in one read transaction (BEGIN ... COMMIT): every query in it reads
+    /// the same snapshot.
+    func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try execute("BEGIN")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// Runs a cached prepared statement with `bindings`, calling `row` for each result row.
     func query(_ sql: String, _ bindings: [SQLValue] = [], row: (SQLRow) throws(StoreError) -> Void = { _ in })
         throws(StoreError)

@@ -55,6 +55,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Told of request-log lines once committed (`observeRequestLog`); on `queue`.
     private var requestLogObserver: (@Sendable ([LoggedRequest]) -> Void)?
+    private var newDeliveriesObserver: (@Sendable (Set<String>) -> Void)?
 
     /// Opens (creating if needed) the database in `directory` and migrates it to the
     /// current schema.
@@ -319,40 +320,31 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         eventsAccepted += receipts.lazy.filter { !$0.replayed }.count
         changes.apply(to: &counts)
         for index in batch.indices { batch[index].completion(.success(receipts[index])) }
+        // Only new deliveries change counts here.
+        if !changes.isEmpty { newDeliveriesObserver?(changes.webhookIDs) }
     }
 
     // MARK: - Deliveries
 
     public func dueDeliveries(
-        now: Timestamp, after cursor: DueCursor?, excluding: [String], limit: Int,
-        completion: @escaping Completion<[DueDelivery]>
+        now: Timestamp, for queries: [DueQuery], claimed: Set<Int64>, completion: @escaping Completion<[DueWebhook]>
     ) {
-        let excluded = JSONWriter.string(.array(excluding.map { .string($0) }))
-        let start = cursor ?? DueCursor(nextAttemptMicroseconds: Int64.min, deliverySeq: Int64.min)
         read(completion) { connection in
-            var due: [DueDelivery] = []
-            try connection.query(
-                DeliveryRows.due,
-                [
-                    .integer(now.microseconds), .integer(start.nextAttemptMicroseconds), .integer(start.deliverySeq),
-                    .integer(Int64(limit)), .text(excluded),
-                ]
-            ) { row throws(StoreError) in
-                guard let type = EventType(exactly: row.text(4)) else {
-                    throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
-                }
-                let secrets = Webhook.signingSecrets(
-                    current: row.text(10), previous: row.optionalText(11),
-                    previousExpiresAt: row.optionalInteger(12).map(Timestamp.init(microseconds:)), at: now)
-                due.append(
-                    DueDelivery(
-                        deliverySeq: row.integer(0), attempts: Int(row.integer(1)),
-                        nextAttemptAt: Timestamp(microseconds: row.integer(2)), eventID: row.text(3), eventType: type,
-                        payload: row.blob(5), webhookID: row.text(6), webhookName: row.text(7), url: row.text(8),
-                        rateLimit: Int(row.integer(9)), secrets: secrets))
+            try connection.snapshot { () throws(StoreError) in
+                var found: [DueWebhook] = []
+                found.reserveCapacity(queries.count)
+                for query in queries { found.append(try DueRows.scan(connection, query, now: now, claimed: claimed)) }
+                return found
             }
-            return due
         }
+    }
+
+    public func pendingWebhooks(completion: @escaping Completion<[String: Timestamp]>) {
+        read(completion) { connection in try DueRows.pendingWebhooks(connection) }
+    }
+
+    public func observeNewDeliveries(_ observer: @escaping @Sendable (Set<String>) -> Void) {
+        queue.async { self.newDeliveriesObserver = observer }
     }
 
     public func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>) {
@@ -413,6 +405,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 return seq
             }
             changes.apply(to: &self.counts)
+            self.newDeliveriesObserver?([webhookID])
             return seq
         }
     }

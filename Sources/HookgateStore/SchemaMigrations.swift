@@ -103,6 +103,14 @@ enum SchemaMigrations {
         ) WITHOUT ROWID;
         INSERT INTO counters (name, value) VALUES ('events_pruned_before_us', 0);
         """,
+        // 5: pending deliveries indexed per webhook, in due order. The scheduler reads
+        // each webhook's range, so a long backlog it cannot take yet (a low rate_limit, a
+        // webhook being cancelled or disabled) is never walked; the index holds pending
+        // rows only, and replaces the global one.
+        """
+        CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_us, seq) WHERE state = 'pending';
+        DROP INDEX deliveries_due;
+        """,
     ]
 
     static var currentVersion: Int64 { Int64(steps.count) }

@@ -55,14 +55,24 @@ public protocol Store: Sendable {
     /// Runs `body` once every call made before this one has completed (their
     /// completions included), in order with later calls.
     func afterPriorCalls(_ body: @escaping @Sendable () -> Void)
-    /// Pending deliveries of active webhooks due at `now`, in due order, after `cursor`
-    /// (nil: from the first), with everything an attempt needs; none of the webhooks in
-    /// `excluding` (the scheduler holds all it can of theirs already). Read from the last
-    /// commit without waiting for calls made before it: a row may predate an outcome
+    /// A due scan: for each query, the webhook's pending deliveries due at `now` that are
+    /// not in `claimed` (the scheduler holds those already), oldest due first, at most
+    /// `limit`, with everything an attempt needs, and when the webhook next has something
+    /// to hand out. A webhook that is not active, or whose deliveries are being cancelled,
+    /// gets nothing. Each webhook is read through its own index range, so the cost follows
+    /// what is asked for and held, never the length of anyone's backlog. Read from the
+    /// last commit without waiting for calls made before it: a row may predate an outcome
     /// recorded meanwhile, which the caller tells apart (it knows what it recorded).
     func dueDeliveries(
-        now: Timestamp, after cursor: DueCursor?, excluding: [String], limit: Int,
-        completion: @escaping Completion<[DueDelivery]>)
+        now: Timestamp, for queries: [DueQuery], claimed: Set<Int64>, completion: @escaping Completion<[DueWebhook]>)
+    /// Every webhook with a pending delivery, and when its earliest one falls due: where
+    /// the scheduler starts, and how it checks it has missed nothing. One index seek per
+    /// such webhook.
+    func pendingWebhooks(completion: @escaping Completion<[String: Timestamp]>)
+    /// Hands `observer` the webhooks that got new pending deliveries (emits, redeliveries)
+    /// once the transaction that stored them has committed, on the store's own thread: it
+    /// must return at once. One observer; a later call replaces it.
+    func observeNewDeliveries(_ observer: @escaping @Sendable (Set<String>) -> Void)
     /// Logs attempts and moves their deliveries on, in one transaction: `delivered` and
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
@@ -189,14 +199,31 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
     case cancelled
 }
 
-/// Where a scan of due deliveries goes on from: the last row's due time and sequence.
-public struct DueCursor: Sendable, Equatable {
-    public var nextAttemptMicroseconds: Int64
-    public var deliverySeq: Int64
+/// One webhook's part of a due scan: at most `limit` of its due deliveries.
+public struct DueQuery: Sendable, Equatable {
+    public var webhookID: String
+    public var limit: Int
 
-    public init(nextAttemptMicroseconds: Int64, deliverySeq: Int64) {
-        self.nextAttemptMicroseconds = nextAttemptMicroseconds
-        self.deliverySeq = deliverySeq
+    public init(webhookID: String, limit: Int) {
+        self.webhookID = webhookID
+        self.limit = limit
+    }
+}
+
+/// What a due scan found for one webhook.
+public struct DueWebhook: Sendable, Equatable {
+    public var webhookID: String
+    /// Oldest due first.
+    public var deliveries: [DueDelivery]
+    /// When the webhook next has a pending delivery the scan did not hand out (claimed
+    /// ones aside): the scan's `now` when the limit cut it short, the due time of its
+    /// earliest retry, or nil when it has none (or is not active, or is being cancelled).
+    public var nextDue: Timestamp?
+
+    public init(webhookID: String, deliveries: [DueDelivery], nextDue: Timestamp?) {
+        self.webhookID = webhookID
+        self.deliveries = deliveries
+        self.nextDue = nextDue
     }
 }
 
@@ -233,10 +260,6 @@ public struct DueDelivery: Sendable, Equatable {
         self.url = url
         self.rateLimit = rateLimit
         self.secrets = secrets
-    }
-
-    public var cursor: DueCursor {
-        DueCursor(nextAttemptMicroseconds: nextAttemptAt.microseconds, deliverySeq: deliverySeq)
     }
 }
 
@@ -369,12 +392,18 @@ extension Store {
         try await awaiting { appendEvent(event, router: router, completion: $0) }
     }
 
-    public func dueDeliveries(
-        now: Timestamp, after cursor: DueCursor? = nil, excluding: [String] = [], limit: Int
-    ) async throws -> [DueDelivery] {
-        try await awaiting {
-            dueDeliveries(now: now, after: cursor, excluding: excluding, limit: limit, completion: $0)
-        }
+    public func dueDeliveries(now: Timestamp, for queries: [DueQuery], claimed: Set<Int64> = []) async throws
+        -> [DueWebhook]
+    {
+        try await awaiting { dueDeliveries(now: now, for: queries, claimed: claimed, completion: $0) }
+    }
+
+    public func redeliver(eventID: String, webhookID: String, at time: Timestamp) async throws -> Int64 {
+        try await awaiting { redeliver(eventID: eventID, webhookID: webhookID, at: time, completion: $0) }
+    }
+
+    public func pendingWebhooks() async throws -> [String: Timestamp] {
+        try await awaiting { pendingWebhooks(completion: $0) }
     }
 
     public func listRequests(_ query: RequestQuery) async throws -> RequestPage {

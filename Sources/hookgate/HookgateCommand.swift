@@ -363,7 +363,7 @@ struct HookgateCommand: AsyncParsableCommand {
                     clock: SystemWallClock())),
             logger: logger,
             delivery: DeliveryHooks(
-                webhookChanged: { engine.webhookChanged(id: $0) }, deliveriesStored: { engine.nudge() },
+                webhookChanged: { engine.webhookChanged(id: $0) },
                 inFlight: { id in id.map { engine.inFlight(webhookID: $0) } ?? engine.inFlight }))
         let retention = RequestLogRetention(
             store: store, maxAgeMicroseconds: Units.durationMicroseconds(logRetention) ?? 7 * 86_400_000_000,

@@ -57,6 +57,16 @@ private func withStore(_ body: (SQLiteStore) async throws -> Void) async throws 
     await store.close()
 }
 
+extension SQLiteStore {
+    /// Everything due at `now` across webhooks, oldest due first: the scheduler's view
+    /// when it holds nothing and every lane has room.
+    fileprivate func dueDeliveries(now: Timestamp, limit: Int) async throws -> [DueDelivery] {
+        let queries = try await pendingWebhooks().keys.sorted().map { DueQuery(webhookID: $0, limit: limit) }
+        let found = try await dueDeliveries(now: now, for: queries).flatMap(\.deliveries)
+        return Array(found.sorted { ($0.nextAttemptAt, $0.deliverySeq) < ($1.nextAttemptAt, $1.deliverySeq) }.prefix(limit))
+    }
+}
+
 @Suite("Delivery rows")
 struct DeliveryRowsTests {
     @Test func dueDeliveriesCarryWhatAnAttemptNeeds() async throws {
@@ -81,7 +91,9 @@ struct DeliveryRowsTests {
         }
     }
 
-    @Test func aScanPagesInDueOrder() async throws {
+    /// A webhook is read through its own index range, oldest due first, up to the limit,
+    /// stepping over what the scheduler already holds; the answer says when to look again.
+    @Test func aWebhookIsReadInDueOrderUpToItsLimit() async throws {
         try await withStore { store in
             let hook = webhook("orders")
             try await store.insertWebhook(hook)
@@ -89,15 +101,49 @@ struct DeliveryRowsTests {
                 _ = try await store.appendEvent(
                     try newEvent(at: seconds(Int64(10 - i))), router: FixedRouter(webhookIDs: [hook.id]))
             }
-            let first = try await store.dueDeliveries(now: seconds(100), limit: 3)
-            #expect(first.map(\.nextAttemptAt) == [seconds(6), seconds(7), seconds(8)])
-            let rest = try await store.dueDeliveries(now: seconds(100), after: first.last?.cursor, limit: 3)
-            #expect(rest.map(\.nextAttemptAt) == [seconds(9), seconds(10)])
-            #expect(try await store.dueDeliveries(now: seconds(100), after: rest.last?.cursor, limit: 3).isEmpty)
+            let query = [DueQuery(webhookID: hook.id, limit: 3)]
+            let first = try #require(try await store.dueDeliveries(now: seconds(100), for: query).first)
+            #expect(first.deliveries.map(\.nextAttemptAt) == [seconds(6), seconds(7), seconds(8)])
+            #expect(first.nextDue == seconds(100), "cut short by the limit: more is due now")
+            let held = Set(first.deliveries.map(\.deliverySeq))
+            let rest = try #require(try await store.dueDeliveries(now: seconds(100), for: query, claimed: held).first)
+            #expect(rest.deliveries.map(\.nextAttemptAt) == [seconds(9), seconds(10)])
+            #expect(rest.nextDue == nil, "nothing else pending")
+            let early = try #require(
+                try await store.dueDeliveries(now: seconds(7), for: [DueQuery(webhookID: hook.id, limit: 10)]).first)
+            #expect(early.deliveries.map(\.nextAttemptAt) == [seconds(6), seconds(7)])
+            #expect(early.nextDue == seconds(8), "the next one's due time")
+            // Held rows beyond one step of the walk are stepped over too.
+            let all = try #require(
+                try await store.dueDeliveries(now: seconds(100), for: [DueQuery(webhookID: hook.id, limit: 10)]).first)
+            let holdingAllButLast = Set(all.deliveries.dropLast().map(\.deliverySeq))
+            let last = try #require(
+                try await store.dueDeliveries(
+                    now: seconds(100), for: [DueQuery(webhookID: hook.id, limit: 10)], claimed: holdingAllButLast
+                ).first)
+            #expect(last.deliveries.map(\.deliverySeq) == [all.deliveries[4].deliverySeq])
         }
     }
 
-    @Test func excludedWebhooksAreLeftOutOfTheScan() async throws {
+    @Test func aWalkStepsOverMoreHeldRowsThanOnePage() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            let count = DueRows.walkPage * 2 + 10
+            for _ in 0..<count {
+                _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let query = [DueQuery(webhookID: hook.id, limit: count)]
+            let all = try #require(try await store.dueDeliveries(now: seconds(1), for: query).first)
+            #expect(all.deliveries.count == count)
+            let held = Set(all.deliveries.prefix(count - 3).map(\.deliverySeq))
+            let rest = try #require(try await store.dueDeliveries(now: seconds(1), for: query, claimed: held).first)
+            #expect(rest.deliveries.map(\.deliverySeq) == all.deliveries.suffix(3).map(\.deliverySeq))
+        }
+    }
+
+    /// Only the webhooks asked for are read: one's backlog costs another's scan nothing.
+    @Test func onlyTheWebhooksAskedForAreRead() async throws {
         try await withStore { store in
             let busy = webhook("busy")
             let quiet = webhook("quiet")
@@ -108,10 +154,28 @@ struct DeliveryRowsTests {
                     try newEvent(at: seconds(Int64(i))), router: FixedRouter(webhookIDs: [busy.id]))
             }
             _ = try await store.appendEvent(try newEvent(at: seconds(9)), router: FixedRouter(webhookIDs: [quiet.id]))
-            let page = try await store.dueDeliveries(now: seconds(100), excluding: [busy.id], limit: 2)
-            #expect(page.map(\.webhookID) == [quiet.id], "the busy backlog neither fills the page nor hides others")
+            let found = try await store.dueDeliveries(now: seconds(100), for: [DueQuery(webhookID: quiet.id, limit: 2)])
+            #expect(found.map(\.webhookID) == [quiet.id])
+            #expect(found.flatMap(\.deliveries).map(\.webhookID) == [quiet.id])
+            #expect(try await store.pendingWebhooks() == [busy.id: seconds(0), quiet.id: seconds(9)])
             let all = try await store.dueDeliveries(now: seconds(100), limit: 10)
             #expect(all.count == 5)
+        }
+    }
+
+    @Test func newDeliveriesAreAnnouncedOnceCommitted() async throws {
+        try await withStore { store in
+            let announced = Mutex<[Set<String>]>([])
+            store.observeNewDeliveries { ids in announced.withLock { $0.append(ids) } }
+            let first = webhook("first")
+            let second = webhook("second")
+            try await store.insertWebhook(first)
+            try await store.insertWebhook(second)
+            let event = try newEvent(at: seconds(0))
+            _ = try await store.appendEvent(event, router: FixedRouter(webhookIDs: [first.id, second.id]))
+            _ = try await store.appendEvent(try newEvent(at: seconds(1)), router: FixedRouter(webhookIDs: []))
+            _ = try await store.redeliver(eventID: event.id, webhookID: second.id, at: seconds(2))
+            #expect(announced.withLock { $0 } == [[first.id, second.id], [second.id]])
         }
     }
 
@@ -124,6 +188,8 @@ struct DeliveryRowsTests {
                 $0.settingState(.disabled, reason: "test", at: seconds(1))
             }
             #expect(try await store.dueDeliveries(now: seconds(5), limit: 10).isEmpty)
+            let asked = try await store.dueDeliveries(now: seconds(5), for: [DueQuery(webhookID: hook.id, limit: 10)])
+            #expect(asked == [DueWebhook(webhookID: hook.id, deliveries: [], nextDue: nil)], "a disabled webhook waits")
             let rotated = try #require(
                 try await store.modifyWebhook(id: hook.id) {
                     $0.settingState(.active, reason: nil, at: seconds(2)).rotatingSecret(at: seconds(2))

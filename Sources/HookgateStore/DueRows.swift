@@ -1,0 +1,104 @@
+import CSQLite
+import HookgateCore
+
+/// The scheduler's reads: each webhook's pending deliveries through the
+/// `deliveries_pending` index, `(webhook_id, next_attempt_us, seq)` over pending rows.
+enum DueRows {
+    /// Rows of one webhook's index range read per step of a walk.
+    static let walkPage = 256
+
+    /// One query of a due scan; see `Store.dueDeliveries(now:for:claimed:completion:)`.
+    static func scan(
+        _ connection: SQLiteConnection, _ query: DueQuery, now: Timestamp, claimed: Set<Int64>
+    ) throws(StoreError) -> DueWebhook {
+        var webhook: (name: String, url: String, rateLimit: Int, secrets: [String])?
+        try connection.query(
+            """
+            SELECT w.name, w.url, w.rate_limit, w.secret, w.previous_secret, w.previous_secret_expires_us
+            FROM webhooks w
+            WHERE w.id = ? AND w.state = 'active'
+              AND NOT EXISTS (SELECT 1 FROM cancellations c WHERE c.webhook_id = w.id)
+            """, [.text(query.webhookID)]
+        ) { row in
+            let secrets = Webhook.signingSecrets(
+                current: row.text(3), previous: row.optionalText(4),
+                previousExpiresAt: row.optionalInteger(5).map(Timestamp.init(microseconds:)), at: now)
+            webhook = (row.text(0), row.text(1), Int(row.integer(2)), secrets)
+        }
+        guard let webhook, query.limit > 0 else {
+            return DueWebhook(webhookID: query.webhookID, deliveries: [], nextDue: webhook == nil ? nil : now)
+        }
+        // Walk the webhook's range in due order, stepping over what the scheduler holds
+        // (at most its lane and its attempts in flight), until the limit is reached or a
+        // delivery not yet due shows when to look again.
+        var picked: [Int64] = []
+        var nextDue: Timestamp?
+        var after = (next: Int64.min, seq: Int64.min)
+        walk: while true {
+            var rows = 0
+            var stop = false
+            try connection.query(
+                """
+                SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
+                WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
+                ORDER BY next_attempt_us, seq LIMIT ?4
+                """,
+                [.text(query.webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))]
+            ) { row in
+                rows += 1
+                guard !stop else { return }
+                let seq = row.integer(0)
+                let next = row.integer(1)
+                after = (next, seq)
+                if next > now.microseconds {
+                    nextDue = Timestamp(microseconds: next)
+                    stop = true
+                } else if picked.count == query.limit {
+                    nextDue = now
+                    stop = true
+                } else if !claimed.contains(seq) {
+                    picked.append(seq)
+                }
+            }
+            if stop || rows < walkPage { break walk }
+        }
+        var deliveries: [DueDelivery] = []
+        deliveries.reserveCapacity(picked.count)
+        for seq in picked {
+            try connection.query(
+                """
+                SELECT d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload
+                FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.seq = ?
+                """, [.integer(seq)]
+            ) { row throws(StoreError) in
+                guard let type = EventType(exactly: row.text(3)) else {
+                    throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(2)) has an unknown type")
+                }
+                deliveries.append(
+                    DueDelivery(
+                        deliverySeq: seq, attempts: Int(row.integer(0)),
+                        nextAttemptAt: Timestamp(microseconds: row.integer(1)), eventID: row.text(2), eventType: type,
+                        payload: row.blob(4), webhookID: query.webhookID, webhookName: webhook.name,
+                        url: webhook.url, rateLimit: webhook.rateLimit, secrets: webhook.secrets))
+            }
+        }
+        return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
+    }
+
+    /// Every webhook with a pending delivery and its earliest due time: one seek per
+    /// webhook the kept counts name.
+    static func pendingWebhooks(_ connection: SQLiteConnection) throws(StoreError) -> [String: Timestamp] {
+        var pending: [String: Timestamp] = [:]
+        try connection.query(
+            """
+            SELECT c.webhook_id,
+                   (SELECT MIN(d.next_attempt_us) FROM deliveries d INDEXED BY deliveries_pending
+                    WHERE d.webhook_id = c.webhook_id AND d.state = 'pending')
+            FROM delivery_counts c WHERE c.state = 'pending' AND c.count > 0
+            """
+        ) { row in
+            if let first = row.optionalInteger(1) { pending[row.text(0)] = Timestamp(microseconds: first) }
+        }
+        return pending
+    }
+}
