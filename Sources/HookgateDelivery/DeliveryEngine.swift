@@ -332,7 +332,9 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// Puts a delivery read by a scan in its webhook's lane. A row whose outcome was
     /// stored while the scan was out may show it still pending: it is not taken again.
     private func take(_ delivery: DueDelivery, at now: Timestamp) {
-        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq) else { return }
+        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq) else {
+            return
+        }
         let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
         let lane: WebhookLane
         if let existing = lanes[delivery.webhookID] {

@@ -63,7 +63,8 @@ extension SQLiteStore {
     fileprivate func dueDeliveries(now: Timestamp, limit: Int) async throws -> [DueDelivery] {
         let queries = try await pendingWebhooks().keys.sorted().map { DueQuery(webhookID: $0, limit: limit) }
         let found = try await dueDeliveries(now: now, for: queries).flatMap(\.deliveries)
-        return Array(found.sorted { ($0.nextAttemptAt, $0.deliverySeq) < ($1.nextAttemptAt, $1.deliverySeq) }.prefix(limit))
+        return Array(
+            found.sorted { ($0.nextAttemptAt, $0.deliverySeq) < ($1.nextAttemptAt, $1.deliverySeq) }.prefix(limit))
     }
 }
 
@@ -131,7 +132,8 @@ struct DeliveryRowsTests {
             try await store.insertWebhook(hook)
             let count = DueRows.walkPage * 2 + 10
             for _ in 0..<count {
-                _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
             }
             let query = [DueQuery(webhookID: hook.id, limit: count)]
             let all = try #require(try await store.dueDeliveries(now: seconds(1), for: query).first)
