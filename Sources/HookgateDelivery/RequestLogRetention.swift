@@ -12,7 +12,13 @@ import Logging
 /// `@unchecked Sendable`: `timer` and `running` are touched only on `queue`.
 public final class RequestLogRetention: @unchecked Sendable {
     public static let interval = DispatchTimeInterval.seconds(2)
-    static let batch = 10_000
+    /// Rows looked at per transaction at most; the store also ends a transaction after
+    /// about 20 ms of deleting (10,000 rows held the writer, and every emit behind it,
+    /// for over 100 ms). A pass that did not catch up is followed at once by the next.
+    static let batch = 2000
+    /// Deliveries and events looked at per transaction (each deleted one costs its
+    /// indexes too).
+    static let eventBatch = 500
 
     private let store: any Store
     private let maxAgeMicroseconds: Int64
@@ -61,9 +67,11 @@ public final class RequestLogRetention: @unchecked Sendable {
             self.queue.async {
                 self.running = false
                 switch result {
-                case .success(let deleted):
-                    if deleted > 0 { self.logger.debug("request log pruned", metadata: ["lines": "\(deleted)"]) }
-                    if deleted == Self.batch {
+                case .success(let progress):
+                    if progress.deleted > 0 {
+                        self.logger.debug("request log pruned", metadata: ["lines": "\(progress.deleted)"])
+                    }
+                    if !progress.caughtUp {
                         self.prune()
                         return
                     }
@@ -78,7 +86,7 @@ public final class RequestLogRetention: @unchecked Sendable {
     private func pruneEvents() {
         running = true
         let before = clock.now().adding(microseconds: -eventMaxAgeMicroseconds)
-        store.pruneEvents(before: before, maxRows: Self.batch) { result in
+        store.pruneEvents(before: before, maxRows: Self.eventBatch) { result in
             self.queue.async {
                 self.running = false
                 switch result {

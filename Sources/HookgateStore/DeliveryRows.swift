@@ -44,7 +44,8 @@ enum DeliveryRows {
     /// of its cancellation, each logged as a request item with outcome `cancelled` and no
     /// attempt made, all but `spared`; whether the cancellation is done, and the lines
     /// logged. The deliveries are read by sequence range (the table's own order), so a
-    /// batch costs the same whatever the rest of the table holds.
+    /// batch costs the same whatever the rest of the table holds (`NOT INDEXED`: the
+    /// per-webhook index would walk the webhook's whole backlog for every batch).
     static func continueCancellation(
         _ connection: SQLiteConnection, webhookID: String, except spared: [Int64], maxRows: Int,
         changes: inout CountChanges
@@ -60,7 +61,7 @@ enum DeliveryRows {
         var pending: [(seq: Int64, attempts: Int64, eventID: String, eventType: String)] = []
         try connection.query(
             """
-            SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            SELECT d.seq, d.attempts, e.id, e.event_type FROM deliveries d NOT INDEXED JOIN events e ON e.seq = d.event_seq
             WHERE d.seq >= ? AND d.seq < ? AND d.state = 'pending' AND d.webhook_id = ?
               AND d.seq NOT IN (SELECT value FROM json_each(?))
             """,
@@ -96,7 +97,7 @@ enum DeliveryRows {
             next =
                 try connection.scalarInteger(
                     """
-                    SELECT MIN(seq) FROM deliveries
+                    SELECT MIN(seq) FROM deliveries NOT INDEXED
                     WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending' AND webhook_id = ?
                     """, [.text(JSONWriter.string(.array(spared.map { .integer($0) }))), .text(webhookID)]) ?? end
         }

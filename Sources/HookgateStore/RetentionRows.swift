@@ -8,6 +8,10 @@ struct RetentionCursors {
 /// costs the rows in it, whatever the table holds) from the oldest row on, a bounded
 /// range at a time.
 enum RetentionRows {
+    /// About how long one retention transaction may hold the writer: emits wait behind it.
+    static let transactionBudget = Duration.milliseconds(20)
+    /// Rows deleted per statement within that budget.
+    static let chunkRows = 250
     /// Deletes the rows of `table` in the next `maxRows` sequence numbers after `cursor`
     /// that are older than `before` (by `timeColumn`) and `deletable`; how many went.
     /// Rows are in time order by sequence, so the walk stops at the first row that is not

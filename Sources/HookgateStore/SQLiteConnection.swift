@@ -51,6 +51,26 @@ final class SQLiteConnection {
         handle = nil
     }
 
+    /// Calls `hook` with `context` after each commit, with the pages the WAL holds; it
+    /// replaces SQLite's automatic checkpoint (`WALCheckpointer`).
+    func setWALHook(
+        _ hook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32,
+        context: UnsafeMutableRawPointer
+    ) {
+        sqlite3_wal_hook(handle, hook, context)
+    }
+
+    /// Copies what it can of the WAL into the database without waiting for readers or
+    /// the writer (a passive checkpoint); the WAL's frames and how many were copied.
+    @discardableResult
+    func checkpointPassively() throws(StoreError) -> (frames: Int32, copied: Int32) {
+        var frames: Int32 = 0
+        var copied: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied)
+        guard rc == SQLITE_OK else { throw error(rc) }
+        return (frames, copied)
+    }
+
     private func error(_ rc: Int32) -> StoreError {
         StoreError(code: rc, message: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed")
     }

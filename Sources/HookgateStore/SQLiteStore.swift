@@ -26,6 +26,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// they neither wait for group commits nor hold the writer while they read.
     private let readQueue = DispatchQueue(label: "hookgate.store.read")
     private var reader: SQLiteConnection?
+    /// Copies the WAL into the database beside the writer rather than inside its commits.
+    private let checkpointer: WALCheckpointer
     /// Counters for `stats`, kept in memory (loaded at open, updated by each commit).
     var counts = DeliveryCounts()
     private var eventsAccepted = 0
@@ -69,6 +71,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         // in memory instead of being read back for every batch.
         try connection.execute("PRAGMA cache_size=-16384")
         try SchemaMigrations.migrate(connection)
+        checkpointer = try WALCheckpointer(path: directory + "/" + Self.databaseFileName)
+        checkpointer.serve(connection)
         self.connection = connection
         let reader = try SQLiteConnection(path: directory + "/" + Self.databaseFileName, readOnly: true)
         try reader.execute("PRAGMA busy_timeout=5000")
@@ -465,23 +469,46 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>) {
+    public func pruneRequestLog(
+        before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<RetentionProgress>
+    ) {
         submit(completion) { connection in
-            try connection.transaction { () throws(StoreError) -> Int in
+            try connection.transaction { () throws(StoreError) -> RetentionProgress in
                 // Lines are numbered without gaps and deleted oldest first, so the newest
                 // line beyond the count bound is found by arithmetic, not by counting.
                 let newest = try connection.scalarInteger("SELECT MAX(seq) FROM requests") ?? 0
                 let countBound = newest - Int64(keepRows)
-                try connection.query(
-                    """
-                    DELETE FROM requests WHERE seq IN (
-                        SELECT seq FROM requests WHERE seq <= ? OR at_us < ? ORDER BY seq LIMIT ?)
-                    """, [.integer(countBound), .integer(before.microseconds), .integer(Int64(batch))])
-                let deleted = connection.changes
-                try connection.query(
-                    "DELETE FROM idempotency_keys WHERE created_us < ?",
-                    [.integer(SystemWallClock().now().microseconds - EventRows.idempotencyWindowMicroseconds)])
-                return deleted
+                let idempotencyBound =
+                    SystemWallClock().now().microseconds - EventRows.idempotencyWindowMicroseconds
+                var deleted = 0
+                var more = true
+                let started = ContinuousClock.now
+                while more, deleted < batch, ContinuousClock.now - started < RetentionRows.transactionBudget {
+                    let chunk = min(RetentionRows.chunkRows, batch - deleted)
+                    // Each bound through its own index, so a pass with nothing to delete
+                    // reads nothing (one query for both scanned the whole log).
+                    try connection.query(
+                        "DELETE FROM requests WHERE seq IN (SELECT seq FROM requests WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                        [.integer(countBound), .integer(Int64(chunk))])
+                    var lines = connection.changes
+                    if lines < chunk {
+                        try connection.query(
+                            """
+                            DELETE FROM requests WHERE seq IN (
+                                SELECT seq FROM requests INDEXED BY requests_by_time WHERE at_us < ? ORDER BY at_us LIMIT ?)
+                            """, [.integer(before.microseconds), .integer(Int64(chunk - lines))])
+                        lines += connection.changes
+                    }
+                    try connection.query(
+                        """
+                        DELETE FROM idempotency_keys WHERE key IN (
+                            SELECT key FROM idempotency_keys WHERE created_us < ? ORDER BY created_us LIMIT ?)
+                        """, [.integer(idempotencyBound), .integer(Int64(chunk))])
+                    let keys = connection.changes
+                    deleted += lines
+                    more = lines == chunk || keys == chunk
+                }
+                return RetentionProgress(deleted: deleted, caughtUp: !more)
             }
         }
     }
@@ -545,8 +572,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 self.reader?.close()
                 self.reader = nil
                 self.queue.async {
+                    // The writer goes first (its last commit may still ask the
+                    // checkpointer); the checkpointer, closed last, copies what is left
+                    // and removes the WAL.
                     self.connection?.close()
                     self.connection = nil
+                    self.checkpointer.close()
                     continuation.resume()
                 }
             }

@@ -81,9 +81,11 @@ public protocol Store: Sendable {
     /// number. Fails with `StoreFailure.eventNotFound` / `.webhookNotFound`.
     func redeliver(eventID: String, webhookID: String, at time: Timestamp, completion: @escaping Completion<Int64>)
     /// Retention: deletes up to `batch` request-log lines older than `before` or beyond
-    /// the newest `keepRows`, and idempotency keys past their 24 hours; how many log
-    /// lines went (a full batch means there may be more).
-    func pruneRequestLog(before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<Int>)
+    /// the newest `keepRows`, and idempotency keys past their 24 hours, in one transaction
+    /// of about `RetentionRows.transactionBudget` at most; how many log lines went, and
+    /// whether that was all there was.
+    func pruneRequestLog(
+        before: Timestamp, keepRows: Int, batch: Int, completion: @escaping Completion<RetentionProgress>)
     /// The request log, newest first, filtered, a page at a time, read from the last
     /// commit without waiting for calls made before it.
     func listRequests(_ query: RequestQuery, completion: @escaping Completion<RequestPage>)

@@ -185,7 +185,7 @@ def delete_latency(binary, workdir, pending):
     print(f"\n2. Deleting a webhook with {pending:,} pending deliveries (stored in {fill:.1f} s)")
     print(f"   delete_webhook answered in {delete_ms:.1f} ms; every delivery cancelled and logged after {cancel_s:.1f} s")
     print(f"   {len(latencies):,} emits meanwhile, one at a time: p50 {latencies[len(latencies) // 2]:.2f} ms, "
-          f"p99 {p99:.2f} ms, worst {latencies[-1]:.2f} ms")
+          f"p99 {p99:.2f} ms, worst {latencies[-1]:.2f} ms (the five worst: {', '.join(f'{v:.0f}' for v in latencies[-5:])})")
 
 
 def non_reading_client(binary, workdir):
