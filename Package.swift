@@ -78,6 +78,11 @@ let package = Package(
         .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(
+            name: "HookgateDeliveryTests",
+            dependencies: [
+                "HookgateCore", "HookgateStore", "HookgateDelivery", .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
             name: "HookgateServerTests",
             dependencies: [
                 "HookgateCore", "HookgateServer", "HookgateStore", .product(name: "NIOCore", package: "swift-nio"),

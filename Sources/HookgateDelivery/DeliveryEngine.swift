@@ -56,9 +56,6 @@ public final class DeliveryEngine: @unchecked Sendable {
     private final class WebhookLane {
         var bucket: TokenBucket
         var inFlight = 0
-        /// A 410 disabled the webhook while these attempts were out: one that would be
-        /// retried is cancelled instead, as its pending siblings were.
-        var gone = false
         /// Waiting for a token, oldest first.
         private var waiting = FIFOQueue<DueDelivery>()
 
@@ -90,6 +87,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// kept exact (new deliveries, recorded retries, released lanes), and this pass only
     /// guards against a path that forgot to say so.
     private var nextResync = Timestamp(microseconds: 0)
+    private var resyncing = false
     private static let resyncMicroseconds: Int64 = 60_000_000
     /// How long a failed scan's webhooks wait before they are read again.
     private static let scanRetryMicroseconds: Int64 = 1_000_000
@@ -117,6 +115,10 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// a 410): the engine feeds it one bounded batch at a time, sparing what it has in
     /// flight, so each delivery ends once and the writer is never held for long.
     private var cancelling: Set<String> = []
+    /// Webhooks a receiver answered 410 for, until their disabling is committed: none of
+    /// their deliveries is read or sent meanwhile (a scan may still see them active), and
+    /// an attempt out that would be retried is cancelled instead.
+    private var gone: Set<String> = []
     private var cancelBatchOut = false
     private var cancelFailures = RepeatLimiter()
     static let cancelBatchRows = 500
@@ -181,16 +183,17 @@ public final class DeliveryEngine: @unchecked Sendable {
         queue.async { self.tickOnQueue() }
     }
 
-    /// Whether the engine has nothing under way: no scan or store call out, nothing in
-    /// flight or waiting to be recorded (tests wait for this between ticks).
-    public var isIdle: Bool {
+    /// Whether the engine waits only for time or for the transport: no store call out,
+    /// no outcome waiting to be stored, no response waiting to be taken (tests wait for
+    /// this between ticks).
+    public var isSettled: Bool {
         get async {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 queue.async {
-                    let idle =
-                        !self.scanning && !self.recording && self.records.isEmpty && self.sent.isEmpty
+                    let settled =
+                        !self.scanning && !self.resyncing && !self.recording && self.records.isEmpty
                         && !self.cancelBatchOut && self.responses.withLock { $0.isEmpty }
-                    continuation.resume(returning: idle)
+                    continuation.resume(returning: settled)
                 }
             }
         }
@@ -245,7 +248,6 @@ public final class DeliveryEngine: @unchecked Sendable {
         hints.note(id, at: clock.now())
         if scanning { releasedDuringScan.insert(id) }
         guard let lane = lanes[id] else { return }
-        lane.gone = false
         for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
     }
 
@@ -259,10 +261,13 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     /// Notes every webhook the store has pending deliveries for, at its earliest due time.
     private func resync() {
+        guard !resyncing else { return }
+        resyncing = true
         nextResync = clock.now().adding(microseconds: Self.resyncMicroseconds)
         store.pendingWebhooks { result in
-            guard case .success(let pending) = result else { return }
             self.queue.async {
+                self.resyncing = false
+                guard case .success(let pending) = result else { return }
                 for (id, due) in pending { self.hints.note(id, at: due) }
                 self.scan()
             }
@@ -285,6 +290,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         guard room > 0 else { return }
         let now = clock.now()
         let queries = hints.take(at: now, budget: room) { id in
+            guard !gone.contains(id) else { return 0 }
             // A webhook without a lane: its rate is not known yet; a first helping.
             guard let lane = lanes[id] else { return options.maxInFlightPerWebhook }
             return laneCapacity(rate: lane.bucket.rate) - lane.waitingCount
@@ -332,9 +338,9 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// Puts a delivery read by a scan in its webhook's lane. A row whose outcome was
     /// stored while the scan was out may show it still pending: it is not taken again.
     private func take(_ delivery: DueDelivery, at now: Timestamp) {
-        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq) else {
-            return
-        }
+        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq),
+            !gone.contains(delivery.webhookID)
+        else { return }
         let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
         let lane: WebhookLane
         if let existing = lanes[delivery.webhookID] {
@@ -445,7 +451,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             outcome = .delivered
         } else if response.httpStatus == 410 {
             outcome = .cancelled
-            if lanes[delivery.webhookID]?.gone != true { disableAfterGone(delivery, at: now) }
+            if !gone.contains(delivery.webhookID) { disableAfterGone(delivery, at: now) }
         } else {
             var retryAfter: Int64?
             if let status = response.httpStatus, status == 429 || status == 503, let value = response.retryAfter {
@@ -458,8 +464,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             } else {
                 outcome = .failed
             }
-            if outcome == .retrying, lanes[delivery.webhookID]?.gone == true || cancelling.contains(delivery.webhookID)
-            {
+            if outcome == .retrying, gone.contains(delivery.webhookID) || cancelling.contains(delivery.webhookID) {
                 outcome = .cancelled
                 next = nil
             }
@@ -539,24 +544,30 @@ public final class DeliveryEngine: @unchecked Sendable {
         let reason = "receiver answered 410 Gone at \(now.rfc3339)"
         let notify = onWebhookDisabled
         let logger = self.logger
-        store.disableWebhookAfterGone(id: delivery.webhookID, reason: reason, at: now) { result in
+        let id = delivery.webhookID
+        gone.insert(id)
+        store.disableWebhookAfterGone(id: id, reason: reason, at: now) { result in
             switch result {
             case .success(let webhook?):
                 logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])
                 notify(webhook)
-                self.queue.async {
-                    self.cancelling.insert(webhook.id)
-                    self.continueCancelling()
-                }
             case .success(nil): break
             case .failure(let error):
                 logger.error("disabling after 410 failed", metadata: ["error": "\(error)"])
             }
+            self.queue.async {
+                // Committed (or failed, and the next 410 tries again): the store's own
+                // state keeps its deliveries from being read from here on.
+                self.gone.remove(id)
+                if case .success(.some) = result {
+                    self.cancelling.insert(id)
+                    self.continueCancelling()
+                }
+            }
         }
         // What this engine holds for the webhook goes back to the store, to be cancelled
         // there; nothing more of it is sent.
-        release(webhookID: delivery.webhookID)
-        lanes[delivery.webhookID]?.gone = true
+        release(webhookID: id)
     }
 
     /// Cancels the next batch of a webhook's pending deliveries in the store, sparing the
