@@ -5,20 +5,21 @@ import Synchronization
 /// Checkpoints the WAL on a connection and thread of its own. SQLite's automatic
 /// checkpoint runs inside the commit that crosses its threshold, on the writer: that
 /// commit (and every emit waiting behind it) pays for copying the WAL into the database
-/// file and syncing it, over 100 ms under a steady stream of writes. Here a commit past
-/// `requestPages` asks, and the bulk of the copy runs beside the writer (a passive
-/// checkpoint never blocks it). SQLite starts the WAL over only once every frame is
-/// copied, which a checkpoint running beside a busy writer never sees; so a commit past
-/// `finishPages` also checkpoints on the writer, as SQLite would, but finds only the
-/// frames written since the last background pass left to copy (or returns at once while
-/// one is under way).
+/// file and syncing it. Here a commit past `requestPages` asks, and the bulk of the copy
+/// runs beside the writer (a passive checkpoint never blocks it). SQLite starts the WAL
+/// over only once every frame is copied, which a checkpoint running beside a busy writer
+/// never sees; so commits past `finishPages` stop asking and checkpoint on the writer, as
+/// SQLite would, and find only the frames written since the last background pass began
+/// left to copy (while that pass is still under way they return at once, and the next
+/// commit tries again).
 ///
 /// `@unchecked Sendable`: `connection` is touched only on `queue`; `requested` is atomic.
 final class WALCheckpointer: @unchecked Sendable {
-    /// WAL pages after which a commit asks for a checkpoint (SQLite's own default).
-    static let requestPages: Int32 = 1000
-    /// WAL pages after which the writer's commits finish the checkpoint themselves.
-    static let finishPages: Int32 = 2000
+    /// WAL pages after which a commit asks for a checkpoint.
+    static let requestPages: Int32 = 500
+    /// WAL pages after which the writer's commits finish the checkpoint themselves
+    /// (SQLite's own default threshold).
+    static let finishPages: Int32 = 1000
 
     private let queue = DispatchQueue(label: "hookgate.store.checkpoint")
     private var connection: SQLiteConnection?
@@ -64,10 +65,11 @@ private func walHook(
     _ context: UnsafeMutableRawPointer?, _ db: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ pages: Int32
 ) -> Int32 {
     guard let context else { return SQLITE_OK }
-    Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().committed(pages: pages)
     if pages >= WALCheckpointer.finishPages {
         // SQLITE_BUSY at once while the background pass holds the checkpoint lock.
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    } else {
+        Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().committed(pages: pages)
     }
     return SQLITE_OK
 }
