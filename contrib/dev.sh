@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # Build and run: the libraries hookgate links, the CA bundle. Tests: systemd-socket-activate,
 # socat, openssl (a test CA made at test time), python3 (the HTTPS sink).
-PACKAGES=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config systemd socat openssl python3 ca-certificates nginx)
+PACKAGES=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config systemd socat openssl python3 ca-certificates nginx prometheus)
 
 install_packages() {
     local missing=()

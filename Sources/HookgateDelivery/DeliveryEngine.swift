@@ -125,13 +125,17 @@ public final class DeliveryEngine: @unchecked Sendable {
     static let recordBatchCount = 1000
     static let recordBatchBytes = 1 << 20
     private var generator = SystemRandomNumberGenerator()
+    private let metrics: HookgateMetrics
+    /// When the engine last sent an attempt or stored an outcome (readiness).
+    private var lastProgress: Timestamp?
     private let inFlightTotal = Mutex(0)
     private let inFlightByWebhook = Mutex<[String: Int]>([:])
 
     public init(
         store: any Store, transport: any DeliverySending, options: Options, clock: any WallClock = SystemWallClock(),
-        logger: Logger, onWebhookDisabled: @escaping @Sendable (Webhook) -> Void
+        logger: Logger, metrics: HookgateMetrics = .disabled, onWebhookDisabled: @escaping @Sendable (Webhook) -> Void
     ) {
+        self.metrics = metrics
         self.store = store
         self.transport = transport
         self.options = options
@@ -181,6 +185,21 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// a caller with `Options.manualTicks` runs itself.
     public func tick() {
         queue.async { self.tickOnQueue() }
+    }
+
+    /// What readiness asks of the engine: when it last made progress, and what it has in
+    /// flight (sent, so not waiting).
+    public struct Progress: Sendable {
+        public var lastProgress: Timestamp?
+        public var sent: Set<Int64>
+    }
+
+    public func progress() async -> Progress {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Progress, Never>) in
+            queue.async {
+                continuation.resume(returning: Progress(lastProgress: self.lastProgress, sent: Set(self.sent.keys)))
+            }
+        }
     }
 
     /// Whether the engine waits only for time or for the transport: no store call out,
@@ -397,6 +416,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     }
 
     private func send(_ delivery: DueDelivery, at now: Timestamp) {
+        lastProgress = now
         inFlightTotal.withLock { $0 += 1 }
         inFlightByWebhook.withLock { $0[delivery.webhookID, default: 0] += 1 }
         sent[delivery.deliverySeq] = (delivery, now)
@@ -444,6 +464,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             return
         }
         let now = clock.now()
+        metrics.attemptDuration.recordNanoseconds(response.latencyMicroseconds * 1000)
         let attempt = delivery.attempts + 1
         var outcome: RequestOutcome
         var next: Timestamp?
@@ -524,6 +545,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             return
         }
         recording = false
+        lastProgress = clock.now()
         if storeFailing {
             recordRetryMicroseconds = 0
             let suppressed = recordFailures.reset()
@@ -550,6 +572,7 @@ public final class DeliveryEngine: @unchecked Sendable {
             switch result {
             case .success(let webhook?):
                 logger.notice("webhook disabled: 410 Gone", metadata: ["webhook_id": "\(webhook.id)"])
+                self.metrics.webhookDisabled(reason: "gone")
                 notify(webhook)
             case .success(nil): break
             case .failure(let error):

@@ -15,6 +15,7 @@ enum Command: String, CaseIterable {
     case listRequests = "list_requests"
     case redeliver
     case tailRequests = "tail_requests"
+    case health
 
     /// Commands whose line is bounded by `--max-event-bytes`.
     var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }

@@ -1,3 +1,4 @@
+import Dispatch
 import HookgateCore
 import HookgateStore
 import Logging
@@ -13,13 +14,24 @@ public final class CommandDispatcher: Sendable {
         public var maxEventBytes: Int
         /// `--min-free-disk`: below it, commands that make the store grow are refused.
         public var freeDiskSpace: FreeDiskSpace?
+        public var metrics: HookgateMetrics
+        /// What `health` reports.
+        public var health: HealthMonitor
 
-        public init(allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024, freeDiskSpace: FreeDiskSpace? = nil) {
+        public init(
+            allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024, freeDiskSpace: FreeDiskSpace? = nil,
+            metrics: HookgateMetrics = .disabled, health: HealthMonitor = HealthMonitor(probes: [])
+        ) {
+            self.metrics = metrics
+            self.health = health
             self.allowHTTP = allowHTTP
             self.maxEventBytes = maxEventBytes
             self.freeDiskSpace = freeDiskSpace
         }
     }
+
+    /// Every command's name (the `command` label of `hookgate_requests_total`).
+    public static let commandNames = Command.allCases.map(\.rawValue)
 
     static let maxListLimit = 1000
     static let defaultListLimit = 100
@@ -62,57 +74,86 @@ public final class CommandDispatcher: Sendable {
         -> DispatchOutcome
     {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .ignored }
-        if line.count > options.maxEventBytes, let refusal = refuseOversizedEvent(line) { return .immediate(refusal) }
+        let readAt = DispatchTime.now().uptimeNanoseconds
+        let outcome = dispatch(line: line, readAt: readAt, promise: promise())
+        if case .immediate(let answer) = outcome.dispatched {
+            options.metrics.request(command: outcome.command ?? HookgateMetrics.unknownCommand, outcome: outcome.code)
+            return .immediate(answer)
+        }
+        return outcome.dispatched
+    }
+
+    /// What `dispatch` made of a line, with what the request counter needs of an
+    /// immediate answer.
+    private struct Dispatched {
+        var dispatched: DispatchOutcome
+        var command: String?
+        var code: String
+    }
+
+    private func dispatch(
+        line: UnsafeRawBufferPointer, readAt: UInt64, promise: @autoclosure () -> EventLoopPromise<Reply>
+    )
+        -> Dispatched
+    {
+        func immediate(_ error: ProtocolError, id: JSON?, command: String? = nil) -> Dispatched {
+            Dispatched(dispatched: .immediate(Self.failure(error, id: id)), command: command, code: error.code.rawValue)
+        }
+        if line.count > options.maxEventBytes, let refusal = refuseOversizedEvent(line) {
+            return Dispatched(
+                dispatched: .immediate(refusal.line), command: refusal.command, code: ErrorCode.payloadTooLarge.rawValue
+            )
+        }
         let value: JSON
         do {
             value = try JSONParser.parse(buffer: line)
         } catch {
             let message = error.kind == .invalidUTF8 ? "request is not valid UTF-8" : "invalid JSON: \(error.message)"
-            return .immediate(Self.failure(ProtocolError(.badJSON, message), id: nil))
+            return immediate(ProtocolError(.badJSON, message), id: nil)
         }
         guard case .object(let request) = value else {
-            return .immediate(
-                Self.failure(
-                    ProtocolError(.badRequest, "request must be a JSON object, not \(value.typeDescription)"), id: nil))
+            return immediate(
+                ProtocolError(.badRequest, "request must be a JSON object, not \(value.typeDescription)"), id: nil)
         }
         let id: JSON?
         switch request["id"] {
         case nil, .null?: id = nil
         case .string?, .number?: id = request["id"]
         case let other?:
-            return .immediate(
-                Self.failure(.invalid("id", "must be a string or a number, not \(other.typeDescription)"), id: nil))
+            return immediate(.invalid("id", "must be a string or a number, not \(other.typeDescription)"), id: nil)
         }
         guard let cmdValue = request["cmd"] else {
-            return .immediate(Self.failure(ProtocolError(.badRequest, "cmd: required", field: "cmd"), id: id))
+            return immediate(ProtocolError(.badRequest, "cmd: required", field: "cmd"), id: id)
         }
         guard case .string(let cmd) = cmdValue else {
-            return .immediate(Self.failure(ProtocolError(.badRequest, "cmd: must be a string", field: "cmd"), id: id))
+            return immediate(ProtocolError(.badRequest, "cmd: must be a string", field: "cmd"), id: id)
         }
         guard let command = Command(rawValue: cmd) else {
-            return .immediate(
-                Self.failure(
-                    ProtocolError(
-                        .unknownCommand, "unknown command \"\(cmd)\"; known: \(Command.namesList)", field: "cmd"),
-                    id: id))
+            return immediate(
+                ProtocolError(.unknownCommand, "unknown command \"\(cmd)\"; known: \(Command.namesList)", field: "cmd"),
+                id: id)
         }
         if command.carriesEvent, line.count > options.maxEventBytes {
-            return .immediate(Self.failure(eventTooLarge(lineBytes: line.count), id: id))
+            return immediate(eventTooLarge(lineBytes: line.count), id: id, command: command.rawValue)
         }
         if command == .ping {
             do {
-                return .immediate(Self.success(try ping(request), id: id))
+                return Dispatched(
+                    dispatched: .immediate(Self.success(try ping(request), id: id)), command: "ping", code: "ok")
             } catch {
-                return .immediate(Self.failure(error, id: id))
+                return immediate(error, id: id, command: "ping")
             }
         }
-        let responder = Responder(id: id, promise: promise())
+        let responder = Responder(
+            id: id, promise: promise(), command: command, metrics: options.metrics, readAt: readAt)
         do {
             try submit(command, request, responder)
         } catch {
             responder.fail(error)
         }
-        return command == .tailRequests ? .pendingStream : .pending(answerBytes: Self.answerBytes(command, request))
+        let outcome: DispatchOutcome =
+            command == .tailRequests ? .pendingStream : .pending(answerBytes: Self.answerBytes(command, request))
+        return Dispatched(dispatched: outcome, command: command.rawValue, code: "ok")
     }
 
     /// What a command's answer may take at most, roughly: lists by their limit (a request
@@ -132,11 +173,11 @@ public final class CommandDispatcher: Sendable {
 
     /// The answer to a line over `--max-event-bytes` whose `cmd` carries an event, found
     /// without parsing the line; nil when the line is parsed as usual.
-    private func refuseOversizedEvent(_ line: UnsafeRawBufferPointer) -> [UInt8]? {
+    private func refuseOversizedEvent(_ line: UnsafeRawBufferPointer) -> (line: [UInt8], command: String)? {
         let found = JSONTopLevelScan.scalars(of: ["cmd", "id"], in: line)
         guard let cmd = found["cmd"]?.stringValue, let command = Command(rawValue: cmd), command.carriesEvent
         else { return nil }
-        return Self.failure(eventTooLarge(lineBytes: line.count), id: found["id"])
+        return (Self.failure(eventTooLarge(lineBytes: line.count), id: found["id"]), command.rawValue)
     }
 
     private func eventTooLarge(lineBytes: Int) -> ProtocolError {
@@ -182,6 +223,7 @@ public final class CommandDispatcher: Sendable {
         case .listRequests: try listRequests(request, responder)
         case .redeliver: try redeliver(request, responder)
         case .tailRequests: try tailRequests(request, responder)
+        case .health: try health(request, responder)
         }
     }
 
@@ -282,6 +324,9 @@ public final class CommandDispatcher: Sendable {
                 self.matcher.apply(.upsert(MatchTarget(updated)))
                 self.delivery.webhookChanged(id)
                 self.logger.info("webhook state set", metadata: ["webhook_id": "\(id)", "state": "\(state.rawValue)"])
+                if state == .disabled, updated.disabledReason == Self.disabledByClientReason, updated.updatedAt == now {
+                    self.options.metrics.webhookDisabled(reason: "manual")
+                }
                 return Self.webhookResult(updated, includeSecret: false, warnings: [])
             }
         }
@@ -352,6 +397,16 @@ public final class CommandDispatcher: Sendable {
                     ),
                     ("rejections_total", .integer(explanation.rejectionsTotal)),
                 ]))
+        }
+    }
+
+    /// The readiness verdict `/readyz` gives, with every check's detail.
+    private func health(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(in: request, allowed: Command.envelope, path: "")
+        let monitor = options.health
+        Task {
+            let report = await monitor.report()
+            responder.succeed(report.fields)
         }
     }
 

@@ -74,6 +74,9 @@ public final class ControlServer: Service {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
     }
 
+    /// Connections open now (`hookgate_connections`).
+    public var connectionCount: Int { connections.withLock { $0.count } }
+
     /// Returns once every event loop has run a piece of work (the watchdog's probe).
     public func probeEventLoops() async {
         for loop in group.makeIterator() { try? await loop.submit({}).get() }

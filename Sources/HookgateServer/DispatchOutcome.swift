@@ -1,3 +1,4 @@
+import Dispatch
 import HookgateCore
 import HookgateStore
 import NIOCore
@@ -28,14 +29,34 @@ struct TailStream: Sendable {
     var webhookID: String?
 }
 
-/// Completes one request's response from wherever the work finishes.
+/// Completes one request's response from wherever the work finishes, and counts it.
 struct Responder: Sendable {
     let id: JSON?
     let promise: EventLoopPromise<Reply>
+    let command: Command
+    let metrics: HookgateMetrics
+    /// When the request's line was read (`DispatchTime` nanoseconds).
+    let readAt: UInt64
 
-    func succeed(_ fields: JSONObject) { promise.succeed(Reply(line: CommandDispatcher.success(fields, id: id))) }
-    func fail(_ error: ProtocolError) { promise.succeed(Reply(line: CommandDispatcher.failure(error, id: id))) }
+    func succeed(_ fields: JSONObject) {
+        answered(outcome: "ok")
+        promise.succeed(Reply(line: CommandDispatcher.success(fields, id: id)))
+    }
+
+    func fail(_ error: ProtocolError) {
+        answered(outcome: error.code.rawValue)
+        promise.succeed(Reply(line: CommandDispatcher.failure(error, id: id)))
+    }
+
     func startStream(_ stream: TailStream) {
+        answered(outcome: "ok")
         promise.succeed(Reply(line: CommandDispatcher.success(["streaming": true], id: id), stream: stream))
+    }
+
+    private func answered(outcome: String) {
+        metrics.request(command: command.rawValue, outcome: outcome)
+        if command == .emitEvent {
+            metrics.emitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- readAt))
+        }
     }
 }

@@ -11,6 +11,9 @@ import Synchronization
 public final class RequestTail: Sendable {
     private let subscribers = Mutex<[ObjectIdentifier: TailSubscriber]>([:])
 
+    /// Streams open now (`hookgate_tail_subscribers`).
+    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+
     public init() {}
 
     /// Called by the store (`observeRequestLog`) with lines just committed, in log order.

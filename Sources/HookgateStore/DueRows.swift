@@ -101,4 +101,48 @@ enum DueRows {
         }
         return pending
     }
+
+    /// See `Store.oldestDue(now:sent:completion:)`.
+    static func oldestDue(_ connection: SQLiteConnection, now: Timestamp, sent: Set<Int64>) throws(StoreError)
+        -> Timestamp?
+    {
+        var webhooks: [String] = []
+        try connection.query(
+            """
+            SELECT c.webhook_id FROM delivery_counts c JOIN webhooks w ON w.id = c.webhook_id
+            WHERE c.state = 'pending' AND c.count > 0 AND w.state = 'active'
+              AND NOT EXISTS (SELECT 1 FROM cancellations x WHERE x.webhook_id = c.webhook_id)
+            """
+        ) { row in webhooks.append(row.text(0)) }
+        var oldest: Int64?
+        for id in webhooks {
+            var after = (next: Int64.min, seq: Int64.min)
+            walk: while true {
+                var rows = 0
+                var found = false
+                try connection.query(
+                    """
+                    SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
+                    WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
+                      AND next_attempt_us <= ?4
+                    ORDER BY next_attempt_us, seq LIMIT ?5
+                    """,
+                    [
+                        .text(id), .integer(after.next), .integer(after.seq), .integer(now.microseconds),
+                        .integer(Int64(walkPage)),
+                    ]
+                ) { row in
+                    rows += 1
+                    guard !found else { return }
+                    after = (row.integer(1), row.integer(0))
+                    if !sent.contains(after.seq) {
+                        found = true
+                        oldest = min(oldest ?? .max, after.next)
+                    }
+                }
+                if found || rows < walkPage { break walk }
+            }
+        }
+        return oldest.map(Timestamp.init(microseconds:))
+    }
 }

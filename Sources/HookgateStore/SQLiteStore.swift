@@ -58,10 +58,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Told of request-log lines once committed (`observeRequestLog`); on `queue`.
     private var requestLogObserver: (@Sendable ([LoggedRequest]) -> Void)?
     private var newDeliveriesObserver: (@Sendable (Set<String>) -> Void)?
+    private let metrics: HookgateMetrics
 
     /// Opens (creating if needed) the database in `directory` and migrates it to the
     /// current schema.
-    public init(directory: String, sync: SyncMode = .full) throws {
+    public init(directory: String, sync: SyncMode = .full, metrics: HookgateMetrics = .disabled) throws {
+        self.metrics = metrics
         let connection = try SQLiteConnection(path: directory + "/" + Self.databaseFileName)
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("PRAGMA synchronous=\(sync == .full ? "FULL" : "NORMAL")")
@@ -230,8 +232,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Hands committed request-log lines to the observer; on `queue`.
     private func published(_ logged: [LoggedRequest]) {
-        guard !logged.isEmpty, let observer = requestLogObserver else { return }
-        observer(logged)
+        guard !logged.isEmpty else { return }
+        for line in logged {
+            metrics.attempt(outcome: line.record.outcome.rawValue, errorClass: line.record.errorClass)
+        }
+        requestLogObserver?(logged)
     }
 
     // MARK: - Events
@@ -267,6 +272,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             }
             return
         }
+        let started = DispatchTime.now().uptimeNanoseconds
         let routes = batch[0].router.route(batch.map(\.event.matchKey))
         var receipts: [EventReceipt] = []
         receipts.reserveCapacity(batch.count)
@@ -321,6 +327,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             for index in batch.indices { batch[index].completion(.failure(error)) }
             return
         }
+        metrics.commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        var created = 0
+        for index in batch.indices where !receipts[index].replayed {
+            metrics.eventAccepted(batch[index].event.type)
+            created += receipts[index].deliveries
+        }
+        if created > 0 { metrics.deliveriesCreated.increment(by: created) }
         eventsAccepted += receipts.lazy.filter { !$0.replayed }.count
         changes.apply(to: &counts)
         for index in batch.indices { batch[index].completion(.success(receipts[index])) }
@@ -345,6 +358,32 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func pendingWebhooks(completion: @escaping Completion<[String: Timestamp]>) {
         read(completion) { connection in try DueRows.pendingWebhooks(connection) }
+    }
+
+    public func oldestDue(now: Timestamp, sent: Set<Int64>, completion: @escaping Completion<Timestamp?>) {
+        read(completion) { connection in
+            try connection.snapshot { () throws(StoreError) in try DueRows.oldestDue(connection, now: now, sent: sent) }
+        }
+    }
+
+    public func webhookCounts(completion: @escaping Completion<[WebhookState: Int]>) {
+        read(completion) { connection in
+            var counts: [WebhookState: Int] = [:]
+            try connection.query("SELECT state, COUNT(*) FROM webhooks GROUP BY state") { row in
+                if let state = WebhookState(rawValue: row.text(0)) { counts[state] = Int(row.integer(1)) }
+            }
+            return counts
+        }
+    }
+
+    public func probeWrite(at time: Timestamp, completion: @escaping Completion<Void>) {
+        submit(completion) { connection in
+            try connection.transaction { () throws(StoreError) in
+                try connection.query(
+                    "INSERT INTO counters (name, value) VALUES ('health_probe_us', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    [.integer(time.microseconds)])
+            }
+        }
     }
 
     public func observeNewDeliveries(_ observer: @escaping @Sendable (Set<String>) -> Void) {
@@ -409,6 +448,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 return seq
             }
             changes.apply(to: &self.counts)
+            self.metrics.deliveriesCreated.increment()
             self.newDeliveriesObserver?([webhookID])
             return seq
         }

@@ -69,6 +69,15 @@ public protocol Store: Sendable {
     /// the scheduler starts, and how it checks it has missed nothing. One index seek per
     /// such webhook.
     func pendingWebhooks(completion: @escaping Completion<[String: Timestamp]>)
+    /// The due time of the oldest delivery due at `now` to an active webhook (not being
+    /// cancelled) that is not in `sent` (attempts in flight); nil when none is due. One
+    /// index walk per webhook with pending deliveries.
+    func oldestDue(now: Timestamp, sent: Set<Int64>, completion: @escaping Completion<Timestamp?>)
+    /// Webhooks by state, for the `hookgate_webhooks` gauge.
+    func webhookCounts(completion: @escaping Completion<[WebhookState: Int]>)
+    /// A write on the writer, in order with every other call: whether the store takes
+    /// writes (readiness).
+    func probeWrite(at time: Timestamp, completion: @escaping Completion<Void>)
     /// Hands `observer` the webhooks that got new pending deliveries (emits, redeliveries)
     /// once the transaction that stored them has committed, on the store's own thread: it
     /// must return at once. One observer; a later call replaces it.
@@ -402,6 +411,18 @@ extension Store {
 
     public func redeliver(eventID: String, webhookID: String, at time: Timestamp) async throws -> Int64 {
         try await awaiting { redeliver(eventID: eventID, webhookID: webhookID, at: time, completion: $0) }
+    }
+
+    public func oldestDue(now: Timestamp, sent: Set<Int64> = []) async throws -> Timestamp? {
+        try await awaiting { oldestDue(now: now, sent: sent, completion: $0) }
+    }
+
+    public func webhookCounts() async throws -> [WebhookState: Int] {
+        try await awaiting { webhookCounts(completion: $0) }
+    }
+
+    public func probeWrite(at time: Timestamp) async throws {
+        try await awaiting { probeWrite(at: time, completion: $0) }
     }
 
     public func pendingWebhooks() async throws -> [String: Timestamp] {

@@ -5,6 +5,7 @@ import HookgateDelivery
 import HookgateServer
 import HookgateStore
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -69,6 +70,8 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "max-connections-per-host", kind: .value),
         .init(name: "event-retention", kind: .value),
         .init(name: "min-free-disk", kind: .value),
+        .init(name: "metrics-listen", kind: .value),
+        .init(name: "ready-max-backlog-age", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -210,6 +213,18 @@ struct HookgateCommand: AsyncParsableCommand {
             "trace, debug, info, notice, warning, error or critical (env HOOKGATE_LOG_LEVEL).", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve /metrics (Prometheus), /healthz and /readyz over HTTP at HOST:PORT (127.0.0.1:9464, [::1]:9464) or unix:PATH (env HOOKGATE_METRICS_LISTEN). Off by default.",
+            valueName: "address"))
+    var metricsListen: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "/readyz and health degrade when the oldest due delivery has waited longer than this; 0 turns the check off (env HOOKGATE_READY_MAX_BACKLOG_AGE).",
+            valueName: "duration"))
+    var readyMaxBacklogAge: String = "5m"
+
     func validate() throws {
         guard subcommand == "serve" else {
             throw ValidationError("unknown subcommand '\(subcommand)'; the only one is 'serve'")
@@ -266,6 +281,13 @@ struct HookgateCommand: AsyncParsableCommand {
         guard maxConnections >= 1 else {
             throw ValidationError("--max-connections: \(maxConnections) is not at least 1")
         }
+        if let metricsListen, MetricsListenAddress(metricsListen) == nil {
+            throw ValidationError(
+                "--metrics-listen: '\(metricsListen)' is not HOST:PORT (127.0.0.1:9464, [::1]:9464) or unix:PATH")
+        }
+        guard Units.durationMicroseconds(readyMaxBacklogAge) != nil else {
+            throw ValidationError("--ready-max-backlog-age: '\(readyMaxBacklogAge)' is not a duration such as 5m, or 0")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
                 "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -313,7 +335,18 @@ struct HookgateCommand: AsyncParsableCommand {
         for change in dataDirectory.tightened {
             logger.notice("data directory made private", metadata: ["change": "\(change)"])
         }
-        let store = try SQLiteStore(directory: dataDirectoryPath, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full)
+        // Metrics are made through the Prometheus exporter's factory only when they are
+        // served; otherwise every handle is swift-metrics' no-op.
+        let registry = PrometheusCollectorRegistry()
+        let metricsAddress = metricsListen.flatMap(MetricsListenAddress.init)
+        let metrics =
+            metricsAddress == nil
+            ? HookgateMetrics.disabled
+            : HookgateMetrics(
+                factory: Self.metricsFactory(registry), version: HookgateVersion.current,
+                commands: CommandDispatcher.commandNames, outcomes: RequestOutcome.allCases.map(\.rawValue))
+        let store = try SQLiteStore(
+            directory: dataDirectoryPath, sync: SQLiteStore.SyncMode(rawValue: sync) ?? .full, metrics: metrics)
         for change in try dataDirectory.restrictFiles(databaseFiles) {
             logger.notice("data directory made private", metadata: ["change": "\(change)"])
         }
@@ -351,16 +384,21 @@ struct HookgateCommand: AsyncParsableCommand {
             options: DeliveryEngine.Options(
                 retryPolicy: RetryPolicy(delays: RetryPolicy.parseSchedule(retrySchedule) ?? []),
                 defaultRateLimit: defaultRateLimit, maxInFlightPerWebhook: maxInFlightPerWebhook),
-            logger: logger,
+            logger: logger, metrics: metrics,
             onWebhookDisabled: { webhook in matcher.apply(.upsert(MatchTarget(webhook))) })
+        let freeDiskSpace = FreeDiskSpace(
+            path: dataDirectoryPath, minimumBytes: UInt64(Units.byteCount(minFreeDisk) ?? 256 << 20),
+            clock: SystemWallClock())
+        let health = Readiness(
+            store: store, engine: engine, freeDiskSpace: freeDiskSpace,
+            maxBacklogAgeMicroseconds: Units.durationMicroseconds(readyMaxBacklogAge) ?? 300_000_000
+        ).monitor
 
         let dispatcher = CommandDispatcher(
             store: store, matcher: matcher,
             options: .init(
                 allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024,
-                freeDiskSpace: FreeDiskSpace(
-                    path: dataDirectoryPath, minimumBytes: UInt64(Units.byteCount(minFreeDisk) ?? 256 << 20),
-                    clock: SystemWallClock())),
+                freeDiskSpace: freeDiskSpace, metrics: metrics, health: health),
             logger: logger,
             delivery: DeliveryHooks(
                 webhookChanged: { engine.webhookChanged(id: $0) },
@@ -386,9 +424,22 @@ struct HookgateCommand: AsyncParsableCommand {
                 .init(name: "store writer") { await store.afterPriorCalls() },
                 .init(name: "delivery engine") { await engine.probe() },
             ], logger: logger)
-        // Started in this order; on SIGTERM stopped in the reverse one: the socket first
-        // (clients get their answers), then delivery (attempts in flight finish and are
-        // recorded), retention, and the store last.
+        var metricsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metricsAddress {
+            let sampler = MetricsSampler(
+                registry: registry, metrics: metrics, store: store, engine: engine, server: server,
+                requestTail: requestTail, freeDiskSpace: freeDiskSpace)
+            metricsServices.append(
+                .init(
+                    service: MetricsServer(
+                        address: metricsAddress,
+                        endpoints: MetricsEndpoints(
+                            metrics: { await sampler.exposition() }, readiness: { await health.report() }),
+                        logger: logger)))
+        }
+        // Started in this order; on SIGTERM stopped in the reverse one: the metrics
+        // listener, the socket (clients get their answers), then delivery (attempts in
+        // flight finish and are recorded), retention, and the store last.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
@@ -401,13 +452,27 @@ struct HookgateCommand: AsyncParsableCommand {
                             socketServed: server.ready, start: { engine.start() },
                             stop: { await engine.stop(grace: grace) })),
                     .init(service: server),
-                    .init(service: watchdog),
-                ],
+                ] + metricsServices + [.init(service: watchdog)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         // The lock is held until every service has stopped.
         withExtendedLifetime(dataDirectory) {}
         logger.info("stopped")
+    }
+}
+
+extension HookgateCommand {
+    /// The Prometheus exporter's factory, with histogram buckets from 100 µs (an emit's
+    /// answer) to 30 s (an attempt that times out).
+    static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+            .seconds(30),
+        ]
+        return factory
     }
 }
 
