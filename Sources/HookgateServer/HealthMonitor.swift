@@ -76,9 +76,8 @@ public final class HealthMonitor: Sendable {
                 let timeout = self.timeout
                 group.addTask {
                     guard let answer = await Self.answer(within: timeout, probe.check) else {
-                        return (
-                            index, HealthCheckResult(name: probe.name, ok: false, detail: "no answer within \(timeout)")
-                        )
+                        let detail = "no answer within \(timeout.components.seconds) s"
+                        return (index, HealthCheckResult(name: probe.name, ok: false, detail: detail))
                     }
                     return (index, HealthCheckResult(name: probe.name, ok: answer.ok, detail: answer.detail))
                 }

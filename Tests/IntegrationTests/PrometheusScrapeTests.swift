@@ -101,4 +101,26 @@ import Testing
         #expect(try prometheus.query(#"up{job="hookgate"}"#) == 1)
         try daemon.stop()
     }
+
+    /// The sample configuration and alerting rules in contrib/prometheus pass promtool.
+    @Test func theSampleConfigAndRulesAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        for arguments in [
+            ["check", "rules", root + "/contrib/prometheus/hookgate-rules.yml"],
+            ["check", "config", root + "/contrib/prometheus/prometheus.yml"],
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+            process.arguments = arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "promtool \(arguments.joined(separator: " ")): \(printed)")
+            #expect(printed.contains("SUCCESS: 3 rules found"), "\(printed)")
+        }
+    }
 }
