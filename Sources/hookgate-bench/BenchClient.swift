@@ -75,8 +75,12 @@ final class DaemonProcess {
     init(binary: String, directory: String, arguments: [String]) throws {
         socketPath = directory + "/hookgate.sock"
         process.executableURL = URL(fileURLWithPath: binary)
+        // `hookgate-bench --metrics-listen ADDR`: every daemon keeps and serves its metrics.
+        let metrics =
+            ProcessInfo.processInfo.environment["BENCH_METRICS_LISTEN"].map { ["--metrics-listen", $0] } ?? []
         process.arguments =
-            ["serve", "--socket", socketPath, "--data-dir", directory + "/data", "--log-level", "warning"] + arguments
+            ["serve", "--socket", socketPath, "--data-dir", directory + "/data", "--log-level", "warning"] + metrics
+            + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HOOKGATE_") }
         try process.run()
         for _ in 0..<1000 {

@@ -10,7 +10,7 @@ import Synchronization
 /// hookgate's benchmark: prints figures, asserts nothing (README "Performance" has the targets).
 ///
 ///   hookgate-bench [--binary PATH] [--events N] [--only emit|match|deliver] [--webhooks 1,1000,100000]
-///                  [--sync full,normal]
+///                  [--sync full,normal] [--metrics-listen ADDR]
 ///                  [--sink-port P --timed-log F --curl-loop PATH --wrk-script F [--connections C]
 ///                   [--deliveries N]]
 ///
@@ -41,6 +41,9 @@ struct BenchMain {
         let wrkScript = option("--wrk-script")
         let connections = option("--connections").flatMap(Int.init) ?? 64
         let deliveries = option("--deliveries").flatMap(Int.init) ?? 200_000
+        // Every daemon started keeps and serves its metrics (127.0.0.1:0: a port of its
+        // own, which nothing scrapes): the figures with metrics on.
+        if let metricsListen = option("--metrics-listen") { setenv("BENCH_METRICS_LISTEN", metricsListen, 1) }
 
         if let file = option("--parse") {
             // The parser alone on one line (contrib/bench/hardening.py's shapes): CPU per parse.

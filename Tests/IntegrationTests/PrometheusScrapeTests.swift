@@ -65,7 +65,9 @@ import Testing
         let sink = try Sink()
         let metricsPort = try HTTPGet.freePort()
         // Retries an hour away: the counts hold still while Prometheus catches up.
-        let daemon = try DeliveryTests.daemon(["--metrics-listen", "127.0.0.1:\(metricsPort)", "--retry-schedule", "1h"])
+        let daemon = try DeliveryTests.daemon([
+            "--metrics-listen", "127.0.0.1:\(metricsPort)", "--retry-schedule", "1h",
+        ])
         let prometheus = try PrometheusServer(target: "127.0.0.1:\(metricsPort)")
         defer { prometheus.stop() }
         let client = try daemon.client()
