@@ -72,6 +72,7 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "min-free-disk", kind: .value),
         .init(name: "metrics-listen", kind: .value),
         .init(name: "ready-max-backlog-age", kind: .value),
+        .init(name: "log-format", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -215,6 +216,12 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "text, or json: one object per line with ts, level, msg, source and the metadata (env HOOKGATE_LOG_FORMAT).",
+            valueName: "format"))
+    var logFormat: String = "text"
+
+    @Option(
+        help: ArgumentHelp(
             "Serve /metrics (Prometheus), /healthz and /readyz over HTTP at HOST:PORT (127.0.0.1:9464, [::1]:9464) or unix:PATH (env HOOKGATE_METRICS_LISTEN). Off by default.",
             valueName: "address"))
     var metricsListen: String?
@@ -288,6 +295,9 @@ struct HookgateCommand: AsyncParsableCommand {
         guard Units.durationMicroseconds(readyMaxBacklogAge) != nil else {
             throw ValidationError("--ready-max-backlog-age: '\(readyMaxBacklogAge)' is not a duration such as 5m, or 0")
         }
+        guard logFormat == "text" || logFormat == "json" else {
+            throw ValidationError("--log-format: '\(logFormat)' must be text or json")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
                 "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -301,7 +311,9 @@ struct HookgateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
