@@ -8,6 +8,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case payloadTooLarge = "payload_too_large"
     case lineTooLong = "line_too_long"
     case unavailable
+    /// The request is valid, but the resource's state forbids it (`recover` on a disabled
+    /// webhook).
+    case conflict
     case `internal`
 }
 

@@ -21,6 +21,17 @@ public enum Units {
         return overflow ? nil : product
     }
 
+    /// A duration written back in the largest unit that divides it (`7d`, `90m`, `250ms`),
+    /// microseconds when none does.
+    public static func durationText(_ microseconds: Int64) -> String {
+        for (suffix, micros) in [
+            ("d", Int64(86_400_000_000)), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000),
+        ] where microseconds != 0 && microseconds % micros == 0 {
+            return "\(microseconds / micros)\(suffix)"
+        }
+        return microseconds == 0 ? "0s" : "\(microseconds)µs"
+    }
+
     /// `1048576`, `256KiB`, `1MiB` (also `KB`/`MB` as the same binary units, `k`/`M`).
     public static func byteCount(_ text: String) -> Int? {
         let units: [(suffix: String, factor: Int)] = [

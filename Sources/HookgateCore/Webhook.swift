@@ -58,6 +58,23 @@ public enum WebhookState: String, Sendable, Equatable {
     case disabled
 }
 
+/// How a webhook's receiver has been answering: kept by the delivery engine's outcomes.
+public struct EndpointHealth: Sendable, Equatable {
+    /// The last attempt answered 2xx.
+    public var lastSuccessAt: Timestamp?
+    /// The last attempt that was not (an answer other than 2xx, or no answer).
+    public var lastFailureAt: Timestamp?
+    /// The first failed attempt since the last 2xx; nil after any 2xx, and when the
+    /// webhook is enabled.
+    public var failingSince: Timestamp?
+
+    public init(lastSuccessAt: Timestamp? = nil, lastFailureAt: Timestamp? = nil, failingSince: Timestamp? = nil) {
+        self.lastSuccessAt = lastSuccessAt
+        self.lastFailureAt = lastFailureAt
+        self.failingSince = failingSince
+    }
+}
+
 /// The webhook resource: the platform's fields plus hookgate's state and signing secret.
 public struct Webhook: Sendable, Equatable {
     public var id: String
@@ -71,6 +88,7 @@ public struct Webhook: Sendable, Equatable {
     public var previousSecretExpiresAt: Timestamp?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
+    public var health: EndpointHealth
 
     /// How long a rotated-out secret keeps signing.
     public static let secretOverlapMicroseconds: Int64 = 24 * 3600 * 1_000_000
@@ -84,8 +102,10 @@ public struct Webhook: Sendable, Equatable {
         previousSecret: String? = nil,
         previousSecretExpiresAt: Timestamp? = nil,
         createdAt: Timestamp,
-        updatedAt: Timestamp
+        updatedAt: Timestamp,
+        health: EndpointHealth = EndpointHealth()
     ) {
+        self.health = health
         self.id = id
         self.definition = definition
         self.state = state
@@ -123,8 +143,11 @@ public struct Webhook: Sendable, Equatable {
         return copy
     }
 
+    /// Enabling a disabled webhook starts its endpoint health afresh: `failing_since`
+    /// is cleared, so a receiver fixed meanwhile is not disabled again for old failures.
     public func settingState(_ state: WebhookState, reason: String?, at now: Timestamp) -> Webhook {
         var copy = self
+        if state == .active, self.state == .disabled { copy.health.failingSince = nil }
         copy.state = state
         copy.disabledReason = state == .disabled ? reason : nil
         copy.updatedAt = now
@@ -160,6 +183,9 @@ public struct Webhook: Sendable, Equatable {
             ("disabled_reason", disabledReason.map { .string($0) } ?? .null),
             ("created_at", .string(createdAt.rfc3339)),
             ("updated_at", .string(updatedAt.rfc3339)),
+            ("last_success_at", health.lastSuccessAt.map { .string($0.rfc3339) } ?? .null),
+            ("last_failure_at", health.lastFailureAt.map { .string($0.rfc3339) } ?? .null),
+            ("failing_since", health.failingSince.map { .string($0.rfc3339) } ?? .null),
         ])
         if includeSecret { object["secret"] = .string(secret) }
         return .object(object)

@@ -27,11 +27,16 @@ public final class DeliveryEngine: @unchecked Sendable {
         public var tickMicroseconds: Int64
         /// No timer: the caller runs `tick()` (tests, with a clock they move).
         public var manualTicks: Bool
+        /// `--disable-after`: a webhook failing for longer than this is disabled when one of
+        /// its deliveries fails for good; 0 never.
+        public var disableFailingAfterMicroseconds: Int64
 
         public init(
             retryPolicy: RetryPolicy = .default, defaultRateLimit: Int = 100, maxInFlightPerWebhook: Int = 64,
-            window: Int = 4096, tickMicroseconds: Int64 = 100_000, manualTicks: Bool = false
+            window: Int = 4096, tickMicroseconds: Int64 = 100_000, manualTicks: Bool = false,
+            disableFailingAfterMicroseconds: Int64 = 5 * 86_400_000_000
         ) {
+            self.disableFailingAfterMicroseconds = disableFailingAfterMicroseconds
             self.manualTicks = manualTicks
             self.retryPolicy = retryPolicy
             self.defaultRateLimit = defaultRateLimit
@@ -121,6 +126,11 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var gone: Set<String> = []
     private var cancelBatchOut = false
     private var cancelFailures = RepeatLimiter()
+    /// `recover` recorded work (or a restart may have left some): the store is fed one
+    /// bounded batch at a time until it says none is left.
+    private var recoveryWanted = true
+    private var recoveryOut = false
+    private var recoveryFailures = RepeatLimiter()
     static let cancelBatchRows = 500
     static let recordBatchCount = 1000
     static let recordBatchBytes = 1 << 20
@@ -211,7 +221,7 @@ public final class DeliveryEngine: @unchecked Sendable {
                 queue.async {
                     let settled =
                         !self.scanning && !self.resyncing && !self.recording && self.records.isEmpty
-                        && !self.cancelBatchOut && self.responses.withLock { $0.isEmpty }
+                        && !self.cancelBatchOut && !self.recoveryOut && self.responses.withLock { $0.isEmpty }
                     continuation.resume(returning: settled)
                 }
             }
@@ -272,6 +282,7 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     private func tickOnQueue() {
         continueCancelling()
+        continueRecovering()
         let now = clock.now()
         if now >= nextResync { resync() }
         if hints.hasDue(at: now) { scan() }
@@ -519,12 +530,13 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
         let batch = Array(records.prefix(take))
         records.removeFirst(take)
-        store.recordAttempts(batch) { result in
+        store.recordAttempts(batch, disableFailingAfterMicroseconds: options.disableFailingAfterMicroseconds) {
+            result in
             self.queue.async { self.recorded(batch, result) }
         }
     }
 
-    private func recorded(_ batch: [AttemptRecord], _ result: Result<Void, any Error>) {
+    private func recorded(_ batch: [AttemptRecord], _ result: Result<[Webhook], any Error>) {
         if case .failure(let error) = result {
             records = batch + records
             recordRetryMicroseconds = min(
@@ -557,6 +569,18 @@ public final class DeliveryEngine: @unchecked Sendable {
             claimed.remove(record.deliverySeq)
             if scanning { recordedDuringScan.insert(record.deliverySeq) }
             if let next = record.nextAttemptAt { hints.note(record.webhookID, at: next) }
+        }
+        if case .success(let disabled) = result {
+            for webhook in disabled {
+                // Its pending deliveries wait, as for any disabled webhook, until it is
+                // enabled again.
+                logger.notice(
+                    "webhook disabled: failing",
+                    metadata: ["webhook_id": "\(webhook.id)", "reason": "\(webhook.disabledReason ?? "")"])
+                metrics.webhookDisabled(reason: "failing")
+                onWebhookDisabled(webhook)
+                release(webhookID: webhook.id)
+            }
         }
         recordPending()
         sendReady()
@@ -591,6 +615,39 @@ public final class DeliveryEngine: @unchecked Sendable {
         // What this engine holds for the webhook goes back to the store, to be cancelled
         // there; nothing more of it is sent.
         release(webhookID: id)
+    }
+
+    /// A recovery was recorded (`recover`): work through it in the background.
+    public func recoveryStarted() {
+        queue.async {
+            self.recoveryWanted = true
+            self.continueRecovering()
+        }
+    }
+
+    /// Has the store create the next batch of a recovery's deliveries; they reach the scan
+    /// as an emit's do, announced by the store.
+    private func continueRecovering() {
+        guard recoveryWanted, !recoveryOut, !stopping, !storeFailing else { return }
+        recoveryOut = true
+        store.continueRecovery(maxRows: Self.cancelBatchRows) { result in
+            self.queue.async {
+                self.recoveryOut = false
+                switch result {
+                case .success(let done):
+                    if self.recoveryFailures.isActive { _ = self.recoveryFailures.reset() }
+                    if done { self.recoveryWanted = false } else { self.continueRecovering() }
+                case .failure(let error):
+                    // Tried again at the next tick.
+                    let (log, suppressed) = self.recoveryFailures.occurrence(at: self.clock.now())
+                    if log {
+                        self.logger.error(
+                            "recovering deliveries failed",
+                            metadata: ["error": "\(error)", "similar_lines_left_out": "\(suppressed)"])
+                    }
+                }
+            }
+        }
     }
 
     /// Cancels the next batch of a webhook's pending deliveries in the store, sparing the

@@ -16,6 +16,7 @@ enum Command: String, CaseIterable {
     case redeliver
     case tailRequests = "tail_requests"
     case health
+    case recover
 
     /// Commands whose line is bounded by `--max-event-bytes`.
     var carriesEvent: Bool { self == .emitEvent || self == .matchEvent }

@@ -17,11 +17,15 @@ public final class CommandDispatcher: Sendable {
         public var metrics: HookgateMetrics
         /// What `health` reports.
         public var health: HealthMonitor
+        /// `--event-retention`: `recover` cannot reach further back.
+        public var eventRetentionMicroseconds: Int64
 
         public init(
             allowHTTP: Bool = false, maxEventBytes: Int = 256 * 1024, freeDiskSpace: FreeDiskSpace? = nil,
-            metrics: HookgateMetrics = .disabled, health: HealthMonitor = HealthMonitor(probes: [])
+            metrics: HookgateMetrics = .disabled, health: HealthMonitor = HealthMonitor(probes: []),
+            eventRetentionMicroseconds: Int64 = 7 * 86_400_000_000
         ) {
+            self.eventRetentionMicroseconds = eventRetentionMicroseconds
             self.metrics = metrics
             self.health = health
             self.allowHTTP = allowHTTP
@@ -224,6 +228,7 @@ public final class CommandDispatcher: Sendable {
         case .redeliver: try redeliver(request, responder)
         case .tailRequests: try tailRequests(request, responder)
         case .health: try health(request, responder)
+        case .recover: try recover(request, responder)
         }
     }
 
@@ -397,6 +402,49 @@ public final class CommandDispatcher: Sendable {
                     ),
                     ("rejections_total", .integer(explanation.rejectionsTotal)),
                 ]))
+        }
+    }
+
+    /// Queues a new attempt series for each of the webhook's deliveries that ended
+    /// `failed` in [since, until]; answers with how many at once, the work runs in the
+    /// background.
+    private func recover(_ request: JSONObject, _ responder: Responder) throws(ProtocolError) {
+        try RequestFields.rejectUnknown(
+            in: request, allowed: Command.envelope.union(["webhook_id", "since", "until"]), path: "")
+        let webhookID = try RequestFields.webhookID(request)
+        let now = clock.now()
+        func time(_ key: String) throws(ProtocolError) -> Timestamp? {
+            guard let text = try RequestFields.optionalString(request, key) else { return nil }
+            guard let time = Timestamp(rfc3339: text) else {
+                throw .invalid(
+                    key, "must be an RFC 3339 date-time in the years 0001 to 9999 UTC, such as 2025-04-23T00:05:18Z")
+            }
+            return time
+        }
+        guard let since = try time("since") else { throw .invalid("since", "required") }
+        let until = try time("until") ?? now
+        if since < now.adding(microseconds: -options.eventRetentionMicroseconds) {
+            throw .invalid(
+                "since",
+                "older than --event-retention (\(Units.durationText(options.eventRetentionMicroseconds))): deliveries that old are no longer kept"
+            )
+        }
+        if until < since { throw .invalid("until", "before since") }
+        store.startRecovery(webhookID: webhookID, since: since, until: until, at: now) { result in
+            switch result {
+            case .failure(StoreFailure.webhookNotFound):
+                responder.fail(Self.webhookNotFound)
+            case .failure(StoreFailure.webhookDisabled):
+                responder.fail(
+                    ProtocolError(.conflict, "webhook is disabled: enable the webhook first", field: "webhook_id"))
+            default:
+                self.complete(responder, result) { count in
+                    if count > 0 { self.delivery.recoveryStarted() }
+                    self.logger.info(
+                        "recovery started", metadata: ["webhook_id": "\(webhookID)", "deliveries": "\(count)"])
+                    return JSONObject([("recovering", .integer(count))])
+                }
+            }
         }
     }
 

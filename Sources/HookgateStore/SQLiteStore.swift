@@ -360,6 +360,29 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         read(completion) { connection in try DueRows.pendingWebhooks(connection) }
     }
 
+    public func startRecovery(
+        webhookID: String, since: Timestamp, until: Timestamp, at time: Timestamp, completion: @escaping Completion<Int>
+    ) {
+        submit(completion) { connection in
+            try RecoveryRows.start(connection, webhookID: webhookID, since: since, until: until, at: time)
+        }
+    }
+
+    public func continueRecovery(maxRows: Int, completion: @escaping Completion<Bool>) {
+        submit(completion) { connection in
+            var changes = CountChanges()
+            let (done, created) = try connection.transaction { () throws(StoreError) -> (Bool, Int) in
+                try RecoveryRows.continueRecovery(connection, maxRows: maxRows, changes: &changes)
+            }
+            changes.apply(to: &self.counts)
+            if created > 0 {
+                self.metrics.deliveriesCreated.increment(by: created)
+                self.newDeliveriesObserver?(changes.webhookIDs)
+            }
+            return done
+        }
+    }
+
     public func oldestDue(now: Timestamp, sent: Set<Int64>, completion: @escaping Completion<Timestamp?>) {
         read(completion) { connection in
             try connection.snapshot { () throws(StoreError) in try DueRows.oldestDue(connection, now: now, sent: sent) }
@@ -390,13 +413,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         queue.async { self.newDeliveriesObserver = observer }
     }
 
-    public func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>) {
+    public func recordAttempts(
+        _ records: [AttemptRecord], disableFailingAfterMicroseconds: Int64, completion: @escaping Completion<[Webhook]>
+    ) {
         submit(completion) { connection in
             var changes = CountChanges()
             var logged: [LoggedRequest] = []
             logged.reserveCapacity(records.count)
-            try connection.transaction { () throws(StoreError) in
+            let disabled = try connection.transaction { () throws(StoreError) -> [Webhook] in
+                var health = EndpointHealthChanges()
                 for record in records {
+                    health.add(record)
                     logged.append(try DeliveryRows.logRequest(connection, record))
                     let state: DeliveryState
                     switch record.outcome {
@@ -415,9 +442,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                     if connection.changes > 0, state != .pending { changes.end(webhookID: record.webhookID, as: state) }
                 }
                 try changes.write(connection)
+                try health.write(connection)
+                guard disableFailingAfterMicroseconds > 0 else { return [] }
+                return try health.disableFailing(connection, after: disableFailingAfterMicroseconds)
             }
             changes.apply(to: &self.counts)
             self.published(logged)
+            return disabled
         }
     }
 

@@ -111,6 +111,24 @@ enum SchemaMigrations {
         CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_us, seq) WHERE state = 'pending';
         DROP INDEX deliveries_due;
         """,
+        // 6: endpoint health, kept from attempt outcomes; failed deliveries by webhook and
+        // the time they failed (few, and what `recover` looks for); recoveries under way,
+        // with how far each has come.
+        """
+        ALTER TABLE webhooks ADD COLUMN last_success_us INTEGER;
+        ALTER TABLE webhooks ADD COLUMN last_failure_us INTEGER;
+        ALTER TABLE webhooks ADD COLUMN failing_since_us INTEGER;
+        CREATE INDEX deliveries_failed ON deliveries(webhook_id, updated_us, seq) WHERE state = 'failed';
+        CREATE TABLE recoveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            webhook_id TEXT NOT NULL,
+            since_us INTEGER NOT NULL,
+            until_us INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            after_us INTEGER NOT NULL,
+            after_seq INTEGER NOT NULL
+        );
+        """,
     ]
 
     static var currentVersion: Int64 { Int64(steps.count) }

@@ -22,6 +22,8 @@ public enum StoreFailure: Error, Sendable, Equatable {
     case eventNotFound
     /// The event was deleted by retention (`--event-retention`).
     case eventPastRetention
+    /// The webhook is disabled, and the request needs it active.
+    case webhookDisabled
 }
 
 /// The durable registry (and, later, the event queue and attempt log). SQLite is the
@@ -69,6 +71,16 @@ public protocol Store: Sendable {
     /// the scheduler starts, and how it checks it has missed nothing. One index seek per
     /// such webhook.
     func pendingWebhooks(completion: @escaping Completion<[String: Timestamp]>)
+    /// `recover`: counts the webhook's deliveries that ended `failed` between `since` and
+    /// `until` (inclusive) and records a recovery of them, which `continueRecovery` then
+    /// works through in the background: a new pending delivery of the same event for each.
+    /// Fails with `StoreFailure.webhookNotFound`, or `.webhookDisabled`.
+    func startRecovery(
+        webhookID: String, since: Timestamp, until: Timestamp, at time: Timestamp, completion: @escaping Completion<Int>
+    )
+    /// The next part of the oldest recovery (at most `maxRows` deliveries looked at); true
+    /// once no recovery is left. New deliveries are announced like an emit's.
+    func continueRecovery(maxRows: Int, completion: @escaping Completion<Bool>)
     /// The due time of the oldest delivery due at `now` to an active webhook (not being
     /// cancelled) that is not in `sent` (attempts in flight); nil when none is due. One
     /// index walk per webhook with pending deliveries.
@@ -85,7 +97,14 @@ public protocol Store: Sendable {
     /// Logs attempts and moves their deliveries on, in one transaction: `delivered` and
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
-    func recordAttempts(_ records: [AttemptRecord], completion: @escaping Completion<Void>)
+    ///
+    /// Each attempt also moves its webhook's endpoint health on (`last_success_at`,
+    /// `last_failure_at`, `failing_since`). When a delivery ends `failed` and its webhook
+    /// has been failing since longer than `disableFailingAfterMicroseconds` ago (0: never),
+    /// the webhook is disabled (`failing: no successful delivery since …`); the completion
+    /// gives the webhooks so disabled.
+    func recordAttempts(
+        _ records: [AttemptRecord], disableFailingAfterMicroseconds: Int64, completion: @escaping Completion<[Webhook]>)
     /// A new delivery of an event to a webhook, due now (`redeliver`); its sequence
     /// number. Fails with `StoreFailure.eventNotFound` / `.webhookNotFound`.
     func redeliver(eventID: String, webhookID: String, at time: Timestamp, completion: @escaping Completion<Int64>)
@@ -413,6 +432,19 @@ extension Store {
         try await awaiting { redeliver(eventID: eventID, webhookID: webhookID, at: time, completion: $0) }
     }
 
+    public func startRecovery(webhookID: String, since: Timestamp, until: Timestamp, at time: Timestamp)
+        async throws -> Int
+    {
+        try await awaiting {
+            startRecovery(webhookID: webhookID, since: since, until: until, at: time, completion: $0)
+        }
+    }
+
+    /// Runs `continueRecovery` until no recovery is left.
+    public func recoverAll(maxRows: Int = 1000) async throws {
+        while try await !awaiting({ continueRecovery(maxRows: maxRows, completion: $0) }) {}
+    }
+
     public func oldestDue(now: Timestamp, sent: Set<Int64> = []) async throws -> Timestamp? {
         try await awaiting { oldestDue(now: now, sent: sent, completion: $0) }
     }
@@ -433,8 +465,13 @@ extension Store {
         try await awaiting { listRequests(query, completion: $0) }
     }
 
-    public func recordAttempts(_ records: [AttemptRecord]) async throws {
-        try await awaiting { recordAttempts(records, completion: $0) }
+    @discardableResult
+    public func recordAttempts(_ records: [AttemptRecord], disableFailingAfterMicroseconds: Int64 = 0) async throws
+        -> [Webhook]
+    {
+        try await awaiting {
+            recordAttempts(records, disableFailingAfterMicroseconds: disableFailingAfterMicroseconds, completion: $0)
+        }
     }
 
     public func stats(webhookID: String? = nil) async throws -> StoreStats {

@@ -5,15 +5,17 @@ import HookgateCore
 enum WebhookRows {
     static let columns = """
         id, name, url, filter, rate_limit, is_sandbox, state, disabled_reason, secret, \
-        previous_secret, previous_secret_expires_us, created_us, updated_us
+        previous_secret, previous_secret_expires_us, created_us, updated_us, last_success_us, last_failure_us, \
+        failing_since_us
         """
 
-    static let insert = "INSERT INTO webhooks (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    static let insert = "INSERT INTO webhooks (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     static let update = """
         UPDATE webhooks SET name = ?2, url = ?3, filter = ?4, rate_limit = ?5, is_sandbox = ?6, state = ?7,
         disabled_reason = ?8, secret = ?9, previous_secret = ?10, previous_secret_expires_us = ?11,
-        created_us = ?12, updated_us = ?13 WHERE id = ?1
+        created_us = ?12, updated_us = ?13, last_success_us = ?14, last_failure_us = ?15, failing_since_us = ?16
+        WHERE id = ?1
         """
 
     static func bindings(_ webhook: Webhook) -> [SQLValue] {
@@ -31,6 +33,9 @@ enum WebhookRows {
             .optionalInteger(webhook.previousSecretExpiresAt?.microseconds),
             .integer(webhook.createdAt.microseconds),
             .integer(webhook.updatedAt.microseconds),
+            .optionalInteger(webhook.health.lastSuccessAt?.microseconds),
+            .optionalInteger(webhook.health.lastFailureAt?.microseconds),
+            .optionalInteger(webhook.health.failingSince?.microseconds),
         ]
     }
 
@@ -62,7 +67,11 @@ enum WebhookRows {
             previousSecret: row.optionalText(offset + 9),
             previousSecretExpiresAt: row.optionalInteger(offset + 10).map(Timestamp.init(microseconds:)),
             createdAt: Timestamp(microseconds: row.integer(offset + 11)),
-            updatedAt: Timestamp(microseconds: row.integer(offset + 12)))
+            updatedAt: Timestamp(microseconds: row.integer(offset + 12)),
+            health: EndpointHealth(
+                lastSuccessAt: row.optionalInteger(offset + 13).map(Timestamp.init(microseconds:)),
+                lastFailureAt: row.optionalInteger(offset + 14).map(Timestamp.init(microseconds:)),
+                failingSince: row.optionalInteger(offset + 15).map(Timestamp.init(microseconds:))))
     }
 
     static func decodeFilter(_ text: String) -> WebhookFilter? {

@@ -73,6 +73,7 @@ struct HookgateCommand: AsyncParsableCommand {
         .init(name: "metrics-listen", kind: .value),
         .init(name: "ready-max-backlog-age", kind: .value),
         .init(name: "log-format", kind: .value),
+        .init(name: "disable-after", kind: .value),
     ]
 
     @Argument(help: "The subcommand; `serve` (the default) runs the daemon.")
@@ -228,6 +229,12 @@ struct HookgateCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "A webhook with no 2xx for this long is disabled when one of its deliveries fails for good (disabled_reason \"failing: ...\"); 0 never (env HOOKGATE_DISABLE_AFTER).",
+            valueName: "duration"))
+    var disableAfter: String = "5d"
+
+    @Option(
+        help: ArgumentHelp(
             "/readyz and health degrade when the oldest due delivery has waited longer than this; 0 turns the check off (env HOOKGATE_READY_MAX_BACKLOG_AGE).",
             valueName: "duration"))
     var readyMaxBacklogAge: String = "5m"
@@ -291,6 +298,9 @@ struct HookgateCommand: AsyncParsableCommand {
         if let metricsListen, MetricsListenAddress(metricsListen) == nil {
             throw ValidationError(
                 "--metrics-listen: '\(metricsListen)' is not HOST:PORT (127.0.0.1:9464, [::1]:9464) or unix:PATH")
+        }
+        guard Units.durationMicroseconds(disableAfter) != nil else {
+            throw ValidationError("--disable-after: '\(disableAfter)' is not a duration such as 5d, or 0")
         }
         guard Units.durationMicroseconds(readyMaxBacklogAge) != nil else {
             throw ValidationError("--ready-max-backlog-age: '\(readyMaxBacklogAge)' is not a duration such as 5m, or 0")
@@ -395,7 +405,8 @@ struct HookgateCommand: AsyncParsableCommand {
             store: store, transport: transport,
             options: DeliveryEngine.Options(
                 retryPolicy: RetryPolicy(delays: RetryPolicy.parseSchedule(retrySchedule) ?? []),
-                defaultRateLimit: defaultRateLimit, maxInFlightPerWebhook: maxInFlightPerWebhook),
+                defaultRateLimit: defaultRateLimit, maxInFlightPerWebhook: maxInFlightPerWebhook,
+                disableFailingAfterMicroseconds: Units.durationMicroseconds(disableAfter) ?? 5 * 86_400_000_000),
             logger: logger, metrics: metrics,
             onWebhookDisabled: { webhook in matcher.apply(.upsert(MatchTarget(webhook))) })
         let freeDiskSpace = FreeDiskSpace(
@@ -410,10 +421,11 @@ struct HookgateCommand: AsyncParsableCommand {
             store: store, matcher: matcher,
             options: .init(
                 allowHTTP: allowHTTP, maxEventBytes: Units.byteCount(maxEventBytes) ?? 256 * 1024,
-                freeDiskSpace: freeDiskSpace, metrics: metrics, health: health),
+                freeDiskSpace: freeDiskSpace, metrics: metrics, health: health,
+                eventRetentionMicroseconds: Units.durationMicroseconds(eventRetention) ?? 7 * 86_400_000_000),
             logger: logger,
             delivery: DeliveryHooks(
-                webhookChanged: { engine.webhookChanged(id: $0) },
+                webhookChanged: { engine.webhookChanged(id: $0) }, recoveryStarted: { engine.recoveryStarted() },
                 inFlight: { id in id.map { engine.inFlight(webhookID: $0) } ?? engine.inFlight }))
         let retention = RequestLogRetention(
             store: store, maxAgeMicroseconds: Units.durationMicroseconds(logRetention) ?? 7 * 86_400_000_000,

@@ -19,13 +19,14 @@ private let resourceJSON =
     #"{"id":"67e3e4af-62e8-4515-8b67-6f20d0c51ffb","name":"Hook","url":"https://example.com/hook","#
     + #""filter":{"event_type":["SMS_STATUS","SMS_INBOUND"],"sender":[],"status":[],"message_ref":[],"campaign_id":[]},"#
     + #""rate_limit":10,"is_sandbox":false,"state":"active","disabled_reason":null,"#
-    + #""created_at":"2025-04-14T00:59:32.758190Z","updated_at":"2025-04-14T00:59:32.758190Z""#
+    + #""created_at":"2025-04-14T00:59:32.758190Z","updated_at":"2025-04-14T00:59:32.758190Z","#
+    + #""last_success_at":null,"last_failure_at":null,"failing_since":null"#
 
 @Suite("Webhook resource")
 struct WebhookResourceTests {
     static let resourceKeys = [
         "id", "name", "url", "filter", "rate_limit", "is_sandbox", "state", "disabled_reason", "created_at",
-        "updated_at",
+        "updated_at", "last_success_at", "last_failure_at", "failing_since",
     ]
 
     @Test(arguments: [false, true])

@@ -271,6 +271,113 @@ struct DeliveryRowsTests {
         }
     }
 
+    /// (outcomes at seconds 1, 2, 3, ...; last success, last failure, failing since) in seconds.
+    static let healthCases: [([RequestOutcome], Int64?, Int64?, Int64?)] = [
+        ([.delivered], 1, nil, nil),
+        ([.retrying], nil, 1, 1),
+        ([.retrying, .retrying, .failed], nil, 3, 1),
+        ([.retrying, .delivered], 2, 1, nil),
+        ([.delivered, .retrying, .failed], 1, 3, 2),
+        ([.retrying, .delivered, .retrying], 2, 3, 3),
+        ([.cancelled], nil, 1, 1),
+    ]
+
+    /// Endpoint health follows the attempts in order, within one batch or across batches.
+    @Test(arguments: healthCases, [true, false])
+    func endpointHealthFollowsTheAttempts(
+        _ healthCase: ([RequestOutcome], Int64?, Int64?, Int64?), _ oneBatch: Bool
+    ) async throws {
+        let (outcomes, success, failure, failingSince) = healthCase
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in outcomes {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let records = outcomes.enumerated().map { index, outcome in
+                attempt(due[index], at: seconds(Int64(index) + 1), outcome: outcome)
+            }
+            if oneBatch {
+                try await store.recordAttempts(records)
+            } else {
+                for record in records { try await store.recordAttempts([record]) }
+            }
+            let health = try #require(try await store.webhook(id: hook.id)).health
+            #expect(health.lastSuccessAt == success.map(seconds))
+            #expect(health.lastFailureAt == failure.map(seconds))
+            #expect(health.failingSince == failingSince.map(seconds))
+        }
+    }
+
+    /// A delivery that ends failed disables its webhook once it has been failing for
+    /// longer than the threshold; not before, and not with a threshold of 0.
+    @Test(arguments: [(Int64(5), true), (10, false), (0, false)])
+    func aWebhookFailingTooLongIsDisabled(_ thresholdSeconds: Int64, _ disabled: Bool) async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in 0..<2 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            try await store.recordAttempts([attempt(due[0], at: seconds(1), outcome: .retrying, next: seconds(2))])
+            let result = try await store.recordAttempts(
+                [attempt(due[1], at: seconds(9), outcome: .failed)],
+                disableFailingAfterMicroseconds: thresholdSeconds * 1_000_000)
+            let stored = try #require(try await store.webhook(id: hook.id))
+            #expect(result.map(\.id) == (disabled ? [hook.id] : []))
+            #expect(stored.state == (disabled ? .disabled : .active))
+            if disabled {
+                #expect(stored.disabledReason == "failing: no successful delivery since \(seconds(1).rfc3339)")
+                // Enabling starts afresh.
+                let enabled = try #require(
+                    try await store.modifyWebhook(id: hook.id) {
+                        $0.settingState(.active, reason: nil, at: seconds(10))
+                    })
+                #expect(enabled.health.failingSince == nil)
+                #expect(enabled.health.lastFailureAt == seconds(9))
+            }
+        }
+    }
+
+    @Test func recoverRequeuesWhatFailedInTheRange() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in 0..<4 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            try await store.recordAttempts([
+                attempt(due[0], at: seconds(1), outcome: .failed), attempt(due[1], at: seconds(5), outcome: .failed),
+                attempt(due[2], at: seconds(9), outcome: .failed), attempt(due[3], at: seconds(5), outcome: .delivered),
+            ])
+            let count = try await store.startRecovery(
+                webhookID: hook.id, since: seconds(1), until: seconds(5), at: seconds(20))
+            #expect(count == 2)
+            try await store.recoverAll(maxRows: 1)
+            let again = try await store.dueDeliveries(now: seconds(20), limit: 10)
+            #expect(Set(again.map(\.eventID)) == Set([due[0].eventID, due[1].eventID]))
+            #expect(again.allSatisfy { $0.attempts == 0 && $0.nextAttemptAt == seconds(20) })
+            #expect(try await store.stats().deliveries[.pending] == 2)
+            await #expect(throws: StoreFailure.webhookNotFound) {
+                _ = try await store.startRecovery(
+                    webhookID: Identifiers.uuid(), since: seconds(1), until: seconds(5), at: seconds(20))
+            }
+            _ = try await store.modifyWebhook(id: hook.id) {
+                $0.settingState(.disabled, reason: "test", at: seconds(21))
+            }
+            await #expect(throws: StoreFailure.webhookDisabled) {
+                _ = try await store.startRecovery(
+                    webhookID: hook.id, since: seconds(1), until: seconds(5), at: seconds(22))
+            }
+        }
+    }
+
     @Test func theRequestLogKeepsEveryAttempt() async throws {
         try await withStore { store in
             let hook = webhook("orders")
