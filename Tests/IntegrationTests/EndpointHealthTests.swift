@@ -32,6 +32,7 @@ import Testing
             "--retry-schedule", "1s,1s", "--disable-after", "1s", "--ready-max-backlog-age", "1s",
             "--metrics-listen", "127.0.0.1:\(port)",
         ])
+        try HTTPGet.waitUntilListening(port: port)
         let client = try daemon.client()
         let started = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - 1_000_000)
         let (id, _) = try DeliveryTests.webhook(client, url: sink.url("/status/500"), rateLimit: 1, name: "Flaky")

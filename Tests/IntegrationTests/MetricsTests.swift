@@ -40,6 +40,7 @@ import Testing
         let sink = try Sink()
         let port = try HTTPGet.freePort()
         let daemon = try DeliveryTests.daemon(["--metrics-listen", "127.0.0.1:\(port)"])
+        try HTTPGet.waitUntilListening(port: port)
         let client = try daemon.client()
         _ = try DeliveryTests.webhook(client, url: sink.url("/status/204"), rateLimit: 1000)
         for _ in 0..<5 { #expect(try client.request(emit(statusEvent()))["ok"] == true) }
@@ -93,6 +94,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let metricsSocket = directory.file("metrics.sock")
         let daemon = try Daemon(arguments: ["--metrics-listen", "unix:\(metricsSocket)"], directory: directory)
+        try HTTPGet.waitUntilListening(unixPath: metricsSocket)
         let healthz = try HTTPGet.request(unixPath: metricsSocket, path: "/healthz")
         #expect(healthz.status == 200)
         let readyz = try HTTPGet.request(unixPath: metricsSocket, path: "/readyz")
@@ -125,6 +127,7 @@ import Testing
             "--metrics-listen", "127.0.0.1:\(port)", "--ready-max-backlog-age", "1s", "--max-in-flight-per-webhook",
             "1",
         ])
+        try HTTPGet.waitUntilListening(port: port)
         let client = try daemon.client()
         let healthy = try client.request(["cmd": "health"])
         #expect(healthy["status"] == "ok")

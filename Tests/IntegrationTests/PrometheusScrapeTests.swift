@@ -68,6 +68,7 @@ import Testing
         let daemon = try DeliveryTests.daemon([
             "--metrics-listen", "127.0.0.1:\(metricsPort)", "--retry-schedule", "1h",
         ])
+        try HTTPGet.waitUntilListening(port: metricsPort)
         let prometheus = try PrometheusServer(target: "127.0.0.1:\(metricsPort)")
         defer { prometheus.stop() }
         let client = try daemon.client()

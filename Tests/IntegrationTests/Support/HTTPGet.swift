@@ -31,6 +31,18 @@ enum HTTPGet {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Waits until the metrics listener answers: it starts beside the control socket, so
+    /// the daemon's first answer on the socket does not mean it is there yet.
+    static func waitUntilListening(port: Int? = nil, unixPath: String? = nil, timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let port, (try? request(port: port, path: "/healthz"))?.status == 200 { return }
+            if let unixPath, (try? request(unixPath: unixPath, path: "/healthz"))?.status == 200 { return }
+            usleep(20_000)
+        }
+        throw TestFailure("the metrics listener did not answer within \(timeout) s")
+    }
+
     static func request(_ method: String = "GET", port: Int, path: String) throws -> HTTPResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
