@@ -36,25 +36,43 @@ struct DueHints {
         return top.at <= now
     }
 
-    /// Takes the webhooks due at `now`, earliest hint first, while `budget` lasts.
-    /// `room(id)` is how many deliveries the webhook can take now: 0 leaves its hint
-    /// standing (its lane is full; it is looked at again later), more makes a query for
-    /// up to that many (capped by what is left of the budget) and removes the hint.
+    /// Takes the webhooks due at `now`, earliest hint first, and shares `budget` among
+    /// them evenly (a webhook that can take less than its share leaves the rest to the
+    /// others), so every due webhook gets some of the window and their lanes send side by
+    /// side. `room(id)` is how many deliveries the webhook can take now: 0 leaves its hint
+    /// standing (its lane is full; it is looked at again later). A webhook given a share
+    /// is queried for it and its hint removed; one the budget did not reach keeps its hint.
     mutating func take(at now: Timestamp, budget: Int, room: (String) -> Int) -> [DueQuery] {
-        var queries: [DueQuery] = []
-        var left = budget
+        guard budget > 0 else { return [] }
+        var candidates: [(entry: (at: Timestamp, id: String), room: Int)] = []
         var deferred: [(at: Timestamp, id: String)] = []
         var seen: Set<String> = []
-        while left > 0, let top = heap.first, top.at <= now {
+        // At most `budget` webhooks can get a delivery each.
+        while candidates.count < budget, let top = heap.first, top.at <= now {
             pop()
             guard earliest[top.id] == top.at, seen.insert(top.id).inserted else { continue }
-            let limit = min(room(top.id), left)
-            if limit > 0 {
-                earliest[top.id] = nil
-                queries.append(DueQuery(webhookID: top.id, limit: limit))
-                left -= limit
+            let available = room(top.id)
+            if available > 0 { candidates.append((top, available)) } else { deferred.append(top) }
+        }
+        var limits = Array(repeating: 0, count: candidates.count)
+        var left = budget
+        while left > 0 {
+            let open = candidates.indices.filter { limits[$0] < candidates[$0].room }
+            guard !open.isEmpty else { break }
+            let share = max(1, left / open.count)
+            for index in open where left > 0 {
+                let add = min(share, candidates[index].room - limits[index], left)
+                limits[index] += add
+                left -= add
+            }
+        }
+        var queries: [DueQuery] = []
+        for (index, candidate) in candidates.enumerated() {
+            if limits[index] > 0 {
+                earliest[candidate.entry.id] = nil
+                queries.append(DueQuery(webhookID: candidate.entry.id, limit: limits[index]))
             } else {
-                deferred.append(top)
+                deferred.append(candidate.entry)
             }
         }
         for entry in deferred { push(entry) }

@@ -34,9 +34,19 @@ struct DueHintsTests {
         ),
         // Nothing due.
         (["a": 6], 5, 100, [:], [], ["a"]),
-        // The budget caps the last one and stops the take.
+        // The budget is shared evenly among the due webhooks.
         (
-            ["a": 1, "b": 2, "c": 3], 5, 15, [:], [.init(webhookID: "a", limit: 10), .init(webhookID: "b", limit: 5)],
+            ["a": 1, "b": 2, "c": 3], 5, 15, [:],
+            [.init(webhookID: "a", limit: 5), .init(webhookID: "b", limit: 5), .init(webhookID: "c", limit: 5)], []
+        ),
+        // One that takes less than its share leaves the rest to the others.
+        (
+            ["a": 1, "b": 2, "c": 3], 5, 15, ["a": 1],
+            [.init(webhookID: "a", limit: 1), .init(webhookID: "b", limit: 7), .init(webhookID: "c", limit: 7)], []
+        ),
+        // A budget smaller than the due webhooks: one each, earliest first; the rest wait.
+        (
+            ["a": 1, "b": 2, "c": 3], 5, 2, [:], [.init(webhookID: "a", limit: 1), .init(webhookID: "b", limit: 1)],
             ["c"]
         ),
         // A full lane keeps its hint and costs no budget.
