@@ -483,7 +483,11 @@ public final class DeliveryEngine: @unchecked Sendable {
             outcome = .delivered
         } else if response.httpStatus == 410 {
             outcome = .cancelled
-            if !gone.contains(delivery.webhookID) { disableAfterGone(delivery, at: now) }
+            // Once: its siblings in flight may answer 410 too, before or after the disabling
+            // commits (then its cancellation is under way).
+            if !gone.contains(delivery.webhookID), !cancelling.contains(delivery.webhookID) {
+                disableAfterGone(delivery, at: now)
+            }
         } else {
             var retryAfter: Int64?
             if let status = response.httpStatus, status == 429 || status == 503, let value = response.retryAfter {
@@ -496,7 +500,9 @@ public final class DeliveryEngine: @unchecked Sendable {
             } else {
                 outcome = .failed
             }
-            if outcome == .retrying, gone.contains(delivery.webhookID) || cancelling.contains(delivery.webhookID) {
+            // Cancelled only once the webhook's cancellation is under way: if disabling it
+            // fails, a retry must not have been given up.
+            if outcome == .retrying, cancelling.contains(delivery.webhookID) {
                 outcome = .cancelled
                 next = nil
             }
@@ -667,7 +673,8 @@ public final class DeliveryEngine: @unchecked Sendable {
                 case .success(let done):
                     if done {
                         self.cancelling.remove(id)
-                        self.hints.remove(id)
+                        // A webhook enabled again meanwhile may have new deliveries.
+                        self.hints.note(id, at: self.clock.now())
                     }
                     if self.cancelFailures.isActive { _ = self.cancelFailures.reset() }
                     // Waiting only for spared attempts to be recorded: look again at the

@@ -6,55 +6,48 @@ import HookgateCore
 struct EndpointHealthChanges {
     private struct Change {
         var lastSuccess: Int64?
-        var lastFailure: Int64?
-        /// A 2xx came in this batch: `failing_since` is replaced, not kept.
-        var succeeded = false
-        /// The first failure after the batch's last 2xx (or in the batch, without one).
-        var firstFailure: Int64?
+        /// Every failed attempt of the batch, in the order they were made.
+        var failures: [Int64] = []
         /// The latest delivery of the webhook that ended `failed` in this batch.
         var endedFailed: Int64?
     }
 
     private var changes: [ExactKey: Change] = [:]
 
+    /// Records must come in the order their attempts were made.
     mutating func add(_ record: AttemptRecord) {
         let at = record.at.microseconds
         var change = changes[ExactKey(record.webhookID)] ?? Change()
         if record.outcome == .delivered {
             change.lastSuccess = max(change.lastSuccess ?? at, at)
-            change.succeeded = true
-            change.firstFailure = nil
         } else {
-            change.lastFailure = max(change.lastFailure ?? at, at)
-            if change.firstFailure == nil { change.firstFailure = at }
+            change.failures.append(at)
             if record.outcome == .failed { change.endedFailed = max(change.endedFailed ?? at, at) }
         }
         changes[ExactKey(record.webhookID)] = change
     }
 
+    /// Merges each webhook's batch with what is stored: `failing_since` is the first
+    /// failure after the latest success, whichever batch either came in (an attempt that
+    /// timed out after a later one succeeded does not start a failing spell before it).
     func write(_ connection: SQLiteConnection) throws(StoreError) {
         for (key, change) in changes {
-            if change.succeeded {
-                try connection.query(
-                    """
-                    UPDATE webhooks SET last_success_us = MAX(IFNULL(last_success_us, ?1), ?1),
-                        last_failure_us = CASE WHEN ?2 IS NULL THEN last_failure_us
-                                               ELSE MAX(IFNULL(last_failure_us, ?2), ?2) END,
-                        failing_since_us = ?3
-                    WHERE id = ?4
-                    """,
-                    [
-                        .optionalInteger(change.lastSuccess), .optionalInteger(change.lastFailure),
-                        .optionalInteger(change.firstFailure), .text(key.text),
-                    ])
-            } else if let lastFailure = change.lastFailure {
-                try connection.query(
-                    """
-                    UPDATE webhooks SET last_failure_us = MAX(IFNULL(last_failure_us, ?1), ?1),
-                        failing_since_us = IFNULL(failing_since_us, ?2)
-                    WHERE id = ?3
-                    """, [.integer(lastFailure), .optionalInteger(change.firstFailure), .text(key.text)])
-            }
+            var stored: (success: Int64?, failure: Int64?, failingSince: Int64?)?
+            try connection.query(
+                "SELECT last_success_us, last_failure_us, failing_since_us FROM webhooks WHERE id = ?",
+                [.text(key.text)]
+            ) { row in stored = (row.optionalInteger(0), row.optionalInteger(1), row.optionalInteger(2)) }
+            guard let stored else { continue }
+            let lastSuccess = [stored.success, change.lastSuccess].compactMap { $0 }.max()
+            let lastFailure = ([stored.failure].compactMap { $0 } + change.failures).max()
+            let after = lastSuccess ?? Int64.min
+            let failingSince = ([stored.failingSince].compactMap { $0 } + change.failures).filter { $0 > after }.min()
+            try connection.query(
+                "UPDATE webhooks SET last_success_us = ?, last_failure_us = ?, failing_since_us = ? WHERE id = ?",
+                [
+                    .optionalInteger(lastSuccess), .optionalInteger(lastFailure), .optionalInteger(failingSince),
+                    .text(key.text),
+                ])
         }
     }
 

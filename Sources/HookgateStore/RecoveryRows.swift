@@ -14,6 +14,9 @@ enum RecoveryRows {
             throw StoreFailure.webhookNotFound
         }
         guard state == .active else { throw StoreFailure.webhookDisabled }
+        // Only what has failed by now: a delivery failing later (one this recovery made,
+        // say) is not swept up by a walk still under way.
+        let until = min(until, time)
         let count =
             try connection.scalarInteger(
                 """

@@ -422,8 +422,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             logged.reserveCapacity(records.count)
             let disabled = try connection.transaction { () throws(StoreError) -> [Webhook] in
                 var health = EndpointHealthChanges()
+                // Endpoint health follows the attempts in the order they were made, not
+                // the order their answers came back in.
+                for record in records.sorted(by: { $0.at < $1.at }) { health.add(record) }
                 for record in records {
-                    health.add(record)
                     logged.append(try DeliveryRows.logRequest(connection, record))
                     let state: DeliveryState
                     switch record.outcome {

@@ -51,11 +51,12 @@ private final class ScriptedTransport: DeliverySending {
         for (request, status) in now { completion(Self.response(request, status: status)) }
     }
 
-    /// Answers every held request with `status`.
-    func releaseHeld(status: Int) {
+    /// Answers the first `count` held requests (all by default) with `status`.
+    func releaseHeld(status: Int, count: Int = .max) {
         let held = state.withLock { state in
-            defer { state.held.removeAll() }
-            return state.held
+            let taken = Array(state.held.prefix(count))
+            state.held.removeFirst(taken.count)
+            return taken
         }
         for (request, completion) in held { completion(Self.response(request, status: status)) }
     }
@@ -272,6 +273,29 @@ struct DeliveryEngineTests {
         #expect(stats.deliveries[.cancelled] == 20)
         #expect(stats.deliveries[.pending] ?? 0 == 0)
         #expect(try await harness.store.webhook(id: id)?.state == .disabled)
+        await harness.close()
+    }
+
+    /// Siblings in flight that answer 410 after the disabling has committed do not disable
+    /// the webhook again (nor restart its cancellation); every delivery ends once.
+    @Test func lateSiblingsOfA410DisableOnce() async throws {
+        let harness = try Harness(options: .init(maxInFlightPerWebhook: 4))
+        harness.transport.answer { _ in nil }
+        let id = try await harness.webhook("gone", rateLimit: 1000)
+        try await harness.emit(10, to: [id])
+        harness.engine.start()
+        await harness.settle()
+        #expect(harness.transport.heldCount == 4)
+        harness.transport.releaseHeld(status: 410, count: 1)
+        await harness.settle()
+        await harness.tick()
+        harness.transport.releaseHeld(status: 410)
+        await harness.settle()
+        await harness.tick(times: 3)
+        #expect(harness.disabledWebhooks.ids.withLock { $0 } == [id])
+        let stats = try await harness.store.stats()
+        #expect(stats.deliveries[.cancelled] == 10)
+        #expect(try await harness.store.listRequests(RequestQuery(limit: 100)).requests.count == 10)
         await harness.close()
     }
 

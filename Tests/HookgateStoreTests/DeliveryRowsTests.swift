@@ -311,6 +311,36 @@ struct DeliveryRowsTests {
         }
     }
 
+    /// Answers come back out of order: an attempt made before the last success that fails
+    /// afterwards (a timeout) does not start a failing spell, in one batch or in two.
+    @Test(arguments: [true, false])
+    func anOldFailureAnsweredLateDoesNotStartAFailingSpell(_ oneBatch: Bool) async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for _ in 0..<3 {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let success = attempt(due[0], at: seconds(2), outcome: .delivered)
+            let lateFailure = attempt(due[1], at: seconds(1), outcome: .retrying, next: seconds(40))
+            if oneBatch {
+                try await store.recordAttempts([success, lateFailure])
+            } else {
+                try await store.recordAttempts([success])
+                try await store.recordAttempts([lateFailure])
+            }
+            var health = try #require(try await store.webhook(id: hook.id)).health
+            #expect(health.lastSuccessAt == seconds(2))
+            #expect(health.lastFailureAt == seconds(1))
+            #expect(health.failingSince == nil)
+            try await store.recordAttempts([attempt(due[2], at: seconds(3), outcome: .retrying, next: seconds(40))])
+            health = try #require(try await store.webhook(id: hook.id)).health
+            #expect(health.failingSince == seconds(3))
+        }
+    }
+
     /// A delivery that ends failed disables its webhook once it has been failing for
     /// longer than the threshold; not before, and not with a threshold of 0.
     @Test(arguments: [(Int64(5), true), (10, false), (0, false)])
