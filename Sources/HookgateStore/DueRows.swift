@@ -33,34 +33,17 @@ enum DueRows {
         // delivery not yet due shows when to look again.
         var picked: [Int64] = []
         var nextDue: Timestamp?
-        var after = (next: Int64.min, seq: Int64.min)
-        walk: while true {
-            var rows = 0
-            var stop = false
-            try connection.query(
-                """
-                SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
-                WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
-                ORDER BY next_attempt_us, seq LIMIT ?4
-                """,
-                [.text(query.webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))]
-            ) { row in
-                rows += 1
-                guard !stop else { return }
-                let seq = row.integer(0)
-                let next = row.integer(1)
-                after = (next, seq)
-                if next > now.microseconds {
-                    nextDue = Timestamp(microseconds: next)
-                    stop = true
-                } else if picked.count == query.limit {
-                    nextDue = now
-                    stop = true
-                } else if !claimed.contains(seq) {
-                    picked.append(seq)
-                }
+        try walkPending(connection, webhookID: query.webhookID) { seq, next in
+            if next > now.microseconds {
+                nextDue = Timestamp(microseconds: next)
+                return false
             }
-            if stop || rows < walkPage { break walk }
+            if picked.count == query.limit {
+                nextDue = now
+                return false
+            }
+            if !claimed.contains(seq) { picked.append(seq) }
+            return true
         }
         var deliveries: [DueDelivery] = []
         deliveries.reserveCapacity(picked.count)
@@ -83,6 +66,31 @@ enum DueRows {
             }
         }
         return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
+    }
+
+    /// Visits a webhook's pending deliveries in due order, `walkPage` index entries per
+    /// query, until `visit` returns false or the range ends.
+    private static func walkPending(
+        _ connection: SQLiteConnection, webhookID: String, _ visit: (_ seq: Int64, _ next: Int64) -> Bool
+    ) throws(StoreError) {
+        var after = (next: Int64.min, seq: Int64.min)
+        while true {
+            var rows = 0
+            var stopped = false
+            try connection.query(
+                """
+                SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
+                WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
+                ORDER BY next_attempt_us, seq LIMIT ?4
+                """, [.text(webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))]
+            ) { row in
+                rows += 1
+                guard !stopped else { return }
+                after = (row.integer(1), row.integer(0))
+                stopped = !visit(after.seq, after.next)
+            }
+            if stopped || rows < walkPage { return }
+        }
     }
 
     /// Every webhook with a pending delivery and its earliest due time: one seek per
@@ -116,31 +124,13 @@ enum DueRows {
         ) { row in webhooks.append(row.text(0)) }
         var oldest: Int64?
         for id in webhooks {
-            var after = (next: Int64.min, seq: Int64.min)
-            walk: while true {
-                var rows = 0
-                var found = false
-                try connection.query(
-                    """
-                    SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
-                    WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
-                      AND next_attempt_us <= ?4
-                    ORDER BY next_attempt_us, seq LIMIT ?5
-                    """,
-                    [
-                        .text(id), .integer(after.next), .integer(after.seq), .integer(now.microseconds),
-                        .integer(Int64(walkPage)),
-                    ]
-                ) { row in
-                    rows += 1
-                    guard !found else { return }
-                    after = (row.integer(1), row.integer(0))
-                    if !sent.contains(after.seq) {
-                        found = true
-                        oldest = min(oldest ?? .max, after.next)
-                    }
+            try walkPending(connection, webhookID: id) { seq, next in
+                guard next <= now.microseconds else { return false }
+                guard sent.contains(seq) else {
+                    oldest = min(oldest ?? .max, next)
+                    return false
                 }
-                if found || rows < walkPage { break walk }
+                return true
             }
         }
         return oldest.map(Timestamp.init(microseconds:))

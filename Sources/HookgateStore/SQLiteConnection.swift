@@ -88,21 +88,17 @@ final class SQLiteConnection {
 
     /// Runs `body` in one transaction (BEGIN IMMEDIATE ... COMMIT), rolled back on error.
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
+        try inTransaction(begin: "BEGIN IMMEDIATE", body)
     }
 
     /// Runs `body` in one read transaction (BEGIN ... COMMIT): every query in it reads
     /// the same snapshot.
     func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try execute("BEGIN")
+        try inTransaction(begin: "BEGIN", body)
+    }
+
+    private func inTransaction<T>(begin: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try execute(begin)
         do {
             let result = try body()
             try execute("COMMIT")

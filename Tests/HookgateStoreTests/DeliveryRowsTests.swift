@@ -43,6 +43,17 @@ private func attempt(_ due: DueDelivery, at: Timestamp, outcome: RequestOutcome,
         userAgent: "hookgate/test", responseBody: Array("ok".utf8), outcome: outcome, nextAttemptAt: next)
 }
 
+/// A webhook `orders` with `count` deliveries pending, all due at 0, as the scheduler
+/// reads them.
+private func ordersWithPending(_ store: SQLiteStore, _ count: Int) async throws -> (Webhook, [DueDelivery]) {
+    let hook = webhook("orders")
+    try await store.insertWebhook(hook)
+    for _ in 0..<count {
+        _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+    }
+    return (hook, try await store.dueDeliveries(now: seconds(0), limit: 10))
+}
+
 private func withStore(_ body: (SQLiteStore) async throws -> Void) async throws {
     let path = FileManager.default.temporaryDirectory.path + "/hookgate-delivery-rows-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -205,13 +216,7 @@ struct DeliveryRowsTests {
 
     @Test func attemptsMoveDeliveriesOnAndCount() async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<3 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (_, due) = try await ordersWithPending(store, 3)
             #expect(due.count == 3)
             try await store.recordAttempts([
                 attempt(due[0], at: seconds(1), outcome: .delivered),
@@ -237,13 +242,7 @@ struct DeliveryRowsTests {
     @Test(arguments: [false, true])
     func anAttemptInFlightEndsItsDeliveryOnce(_ cancellationFirst: Bool) async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<3 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, 3)
             #expect(try await store.deleteWebhook(id: hook.id))
             #expect(try await store.stats().deliveries[.pending] == 3, "cancelled in the background, not at once")
             let inFlight = attempt(due[0], at: seconds(1), outcome: .delivered)
@@ -289,13 +288,7 @@ struct DeliveryRowsTests {
     ) async throws {
         let (outcomes, success, failure, failingSince) = healthCase
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in outcomes {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, outcomes.count)
             let records = outcomes.enumerated().map { index, outcome in
                 attempt(due[index], at: seconds(Int64(index) + 1), outcome: outcome)
             }
@@ -316,13 +309,7 @@ struct DeliveryRowsTests {
     @Test(arguments: [true, false])
     func anOldFailureAnsweredLateDoesNotStartAFailingSpell(_ oneBatch: Bool) async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<3 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, 3)
             let success = attempt(due[0], at: seconds(2), outcome: .delivered)
             let lateFailure = attempt(due[1], at: seconds(1), outcome: .retrying, next: seconds(40))
             if oneBatch {
@@ -346,13 +333,7 @@ struct DeliveryRowsTests {
     @Test(arguments: [(Int64(5), true), (10, false), (0, false)])
     func aWebhookFailingTooLongIsDisabled(_ thresholdSeconds: Int64, _ disabled: Bool) async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<2 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, 2)
             try await store.recordAttempts([attempt(due[0], at: seconds(1), outcome: .retrying, next: seconds(2))])
             let result = try await store.recordAttempts(
                 [attempt(due[1], at: seconds(9), outcome: .failed)],
@@ -375,13 +356,7 @@ struct DeliveryRowsTests {
 
     @Test func recoverRequeuesWhatFailedInTheRange() async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<4 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, 4)
             try await store.recordAttempts([
                 attempt(due[0], at: seconds(1), outcome: .failed), attempt(due[1], at: seconds(5), outcome: .failed),
                 attempt(due[2], at: seconds(9), outcome: .failed), attempt(due[3], at: seconds(5), outcome: .delivered),
@@ -429,13 +404,7 @@ struct DeliveryRowsTests {
         try await withStore { store in
             let observed = Mutex<[LoggedRequest]>([])
             store.observeRequestLog { lines in observed.withLock { $0.append(contentsOf: lines) } }
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
-            for _ in 0..<4 {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: 10)
+            let (hook, due) = try await ordersWithPending(store, 4)
             try await store.recordAttempts([attempt(due[2], at: seconds(1), outcome: .retrying, next: seconds(9))])
             // due[0] got the 410; due[3] was in flight beside it; due[1] and due[2] wait.
             let disabled = try await store.disableWebhookAfterGone(id: hook.id, reason: "gone", at: seconds(2))
