@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A JSON value that keeps what the wire carried: object key order, and each number's
 /// literal text (so an event's body is passed through with the same values it came with,
 /// and `1.5` can be told apart from `1`).
@@ -157,6 +161,12 @@ extension String {
     public func hasSameBytes(as other: String) -> Bool {
         var this = self
         var that = other
-        return this.withUTF8 { a in that.withUTF8 { b in a.count == b.count && a.elementsEqual(b) } }
+        return this.withUTF8 { a in
+            that.withUTF8 { b in
+                guard a.count == b.count else { return false }
+                guard let left = a.baseAddress, let right = b.baseAddress else { return true }
+                return memcmp(left, right, a.count) == 0
+            }
+        }
     }
 }

@@ -17,14 +17,39 @@ public enum WebhookSigner {
     /// One `v1,<signature>` per secret, space-separated; secrets that are not `whsec_`
     /// secrets are skipped.
     public static func signatureHeader(
-        messageID: String, timestamp: Int64, body: some Collection<UInt8>, secrets: [String]
+        messageID: String, timestamp: Int64, body: [UInt8], secrets: [String]
     ) -> String {
-        var content = Array("\(messageID).\(timestamp).".utf8)
-        content.append(contentsOf: body)
-        return secrets.compactMap { secret -> String? in
-            guard let key = key(ofSecret: secret) else { return nil }
-            let mac = HMAC<SHA256>.authenticationCode(for: content, using: key)
-            return "v1," + Base64.encode(Array(mac))
-        }.joined(separator: " ")
+        signatureHeader(
+            messageID: messageID, timestamp: timestamp, body: body, keys: secrets.compactMap(SigningKey.init))
+    }
+
+    /// One `v1,<signature>` per key, space-separated.
+    public static func signatureHeader(messageID: String, timestamp: Int64, body: [UInt8], keys: [SigningKey])
+        -> String
+    {
+        let prefix = "\(messageID).\(timestamp)."
+        var header = ""
+        for key in keys {
+            var mac = key.keyed
+            var prefixBytes = prefix
+            prefixBytes.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+            body.withUnsafeBytes { mac.update(data: $0) }
+            if !header.isEmpty { header += " " }
+            header += "v1,"
+            header += Base64.encode(Array(mac.finalize()))
+        }
+        return header
+    }
+}
+
+/// A `whsec_` secret ready to sign with: decoded once, its key already absorbed into the
+/// HMAC state, which each signature copies.
+public struct SigningKey: Sendable {
+    fileprivate let keyed: HMAC<SHA256>
+
+    /// Nil when `secret` is not a `whsec_` secret.
+    public init?(secret: String) {
+        guard let key = WebhookSigner.key(ofSecret: secret) else { return nil }
+        keyed = HMAC(key: key)
     }
 }

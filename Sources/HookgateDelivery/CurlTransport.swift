@@ -187,6 +187,9 @@ final class CurlWorker: @unchecked Sendable {
     private var running: [UnsafeMutableRawPointer: Transfer] = [:]
     private var hosts: [String: Host] = [:]
     private var pruneHostsAbove = CurlWorker.idleHostsKept
+    /// `hostKey` of the URLs seen lately: a webhook's URL is the same on every request,
+    /// and working the key out takes more than the lookup.
+    private var hostKeys: [String: String] = [:]
     private static let idleHostsKept = 1024
     /// Finished handles with the shared options set, for the next transfers.
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -230,7 +233,14 @@ final class CurlWorker: @unchecked Sendable {
 
     /// Starts the job now, or queues it behind its host's transfers.
     private func admit(_ job: Job) {
-        let key = Self.hostKey(job.request.url)
+        let key: String
+        if let known = hostKeys[job.request.url] {
+            key = known
+        } else {
+            key = Self.hostKey(job.request.url)
+            if hostKeys.count >= Self.idleHostsKept { hostKeys.removeAll(keepingCapacity: true) }
+            hostKeys[job.request.url] = key
+        }
         let host: Host
         if let existing = hosts[key] {
             host = existing

@@ -81,6 +81,16 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var claimed: Set<Int64> = []
     /// When each webhook may next have deliveries to take from the store.
     private var hints = DueHints()
+    /// Per webhook, the last delivery taken from its due order: the next scan reads on
+    /// from there instead of walking what the engine holds. Every pending delivery before
+    /// it is held here, or its outcome is being stored. A path that lets go of a held
+    /// delivery (a release, a shutdown cut, a lane that overflows) drops the cursor; new
+    /// deliveries due earlier pull it back. Dropping one is always safe: the scan then
+    /// steps over what is held, as it would without.
+    private var cursors: [String: DueCursor] = [:]
+    /// The earliest due time of deliveries announced while a scan was out, by webhook: the
+    /// scan's snapshot may predate them, so its cursor must not pass them.
+    private var createdDuringScan: [String: Timestamp] = [:]
     private var scanning = false
     /// Webhooks released (`release`) while a scan was out.
     private var releasedDuringScan: Set<String> = []
@@ -133,8 +143,14 @@ public final class DeliveryEngine: @unchecked Sendable {
     private var recoveryFailures = RepeatLimiter()
     static let cancelBatchRows = 500
     static let recordBatchCount = 1000
+    /// Outcomes are stored once this many are waiting, or `recordHoldMicroseconds` after
+    /// the first of fewer arrived (real time, whatever the engine's clock says).
+    static let recordBatchEnough = 256
+    static let recordHoldMicroseconds = 5_000
+    private var recordHoldScheduled = false
     static let recordBatchBytes = 1 << 20
     private var generator = SystemRandomNumberGenerator()
+    private var signingKeys = SigningKeyCache()
     private let metrics: HookgateMetrics
     /// When the engine last sent an attempt or stored an outcome (readiness).
     private var lastProgress: Timestamp?
@@ -183,12 +199,21 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     /// New deliveries for these webhooks were committed: read them without waiting for
     /// the next tick.
-    private func deliveriesCreated(_ ids: Set<String>) {
+    private func deliveriesCreated(_ created: [String: Timestamp]) {
         queue.async {
             let now = self.clock.now()
-            for id in ids { self.hints.note(id, at: now) }
+            for (id, due) in created {
+                self.hints.note(id, at: now)
+                self.pullCursor(of: id, backTo: due)
+                if self.scanning { self.createdDuringScan[id] = min(self.createdDuringScan[id] ?? due, due) }
+            }
             self.scan()
         }
+    }
+
+    /// A pending delivery of the webhook is due at `due`: its cursor must not be past it.
+    private func pullCursor(of id: String, backTo due: Timestamp) {
+        if let cursor = cursors[id], cursor > DueCursor.before(due) { cursors[id] = DueCursor.before(due) }
     }
 
     /// One round of the scheduler: what the timer runs every `tickMicroseconds`, and what
@@ -275,6 +300,7 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// Lets go of what waits for a webhook: it is scanned again with its new state.
     private func release(webhookID id: String) {
         hints.note(id, at: clock.now())
+        cursors[id] = nil
         if scanning { releasedDuringScan.insert(id) }
         guard let lane = lanes[id] else { return }
         for delivery in lane.removeAllWaiting() { claimed.remove(delivery.deliverySeq) }
@@ -294,6 +320,8 @@ public final class DeliveryEngine: @unchecked Sendable {
         guard !resyncing else { return }
         resyncing = true
         nextResync = clock.now().adding(microseconds: Self.resyncMicroseconds)
+        // The check covers the cursors too: every webhook is read from its start once.
+        cursors.removeAll()
         store.pendingWebhooks { result in
             self.queue.async {
                 self.resyncing = false
@@ -325,6 +353,11 @@ public final class DeliveryEngine: @unchecked Sendable {
             guard let lane = lanes[id] else { return options.maxInFlightPerWebhook }
             return laneCapacity(rate: lane.bucket.rate) - lane.waitingCount
         }
+        .map { query in
+            var query = query
+            query.after = cursors[query.webhookID]
+            return query
+        }
         guard !queries.isEmpty else { return }
         scanning = true
         store.dueDeliveries(now: now, for: queries, claimed: claimed) { result in
@@ -350,11 +383,22 @@ public final class DeliveryEngine: @unchecked Sendable {
             for webhook in found {
                 // Released while the scan was out: its rows may predate the change; the
                 // release noted it again, to be read afresh.
-                guard !releasedDuringScan.contains(webhook.webhookID) else { continue }
-                if let next = webhook.nextDue { hints.note(webhook.webhookID, at: next) }
-                for delivery in webhook.deliveries { take(delivery, at: now) }
+                let id = webhook.webhookID
+                guard !releasedDuringScan.contains(id) else { continue }
+                if let next = webhook.nextDue { hints.note(id, at: next) }
+                var passable = true
+                for delivery in webhook.deliveries {
+                    if !take(delivery, at: now) { passable = false }
+                }
+                if !passable {
+                    cursors[id] = nil
+                } else if let last = webhook.deliveries.last {
+                    cursors[id] = DueCursor(nextAttemptAt: last.nextAttemptAt, deliverySeq: last.deliverySeq)
+                    if let created = createdDuringScan[id] { pullCursor(of: id, backTo: created) }
+                }
             }
         }
+        createdDuringScan.removeAll()
         releasedDuringScan.removeAll()
         recordedDuringScan.removeAll()
         sendReady()
@@ -367,10 +411,13 @@ public final class DeliveryEngine: @unchecked Sendable {
 
     /// Puts a delivery read by a scan in its webhook's lane. A row whose outcome was
     /// stored while the scan was out may show it still pending: it is not taken again.
-    private func take(_ delivery: DueDelivery, at now: Timestamp) {
-        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq),
-            !gone.contains(delivery.webhookID)
-        else { return }
+    /// False when the delivery is left in the store, pending, for a later scan to read
+    /// (the webhook's cursor must not pass it).
+    private func take(_ delivery: DueDelivery, at now: Timestamp) -> Bool {
+        guard !claimed.contains(delivery.deliverySeq), !recordedDuringScan.contains(delivery.deliverySeq) else {
+            return true
+        }
+        guard !gone.contains(delivery.webhookID) else { return false }
         let rate = delivery.rateLimit > 0 ? delivery.rateLimit : options.defaultRateLimit
         let lane: WebhookLane
         if let existing = lanes[delivery.webhookID] {
@@ -383,10 +430,11 @@ public final class DeliveryEngine: @unchecked Sendable {
         guard lane.waitingCount < laneCapacity(rate: rate) else {
             // The rate went down meanwhile: the rest is read again once there is room.
             hints.note(delivery.webhookID, at: now)
-            return
+            return false
         }
         lane.append(delivery)
         claimed.insert(delivery.deliverySeq)
+        return true
     }
 
     private func sendReady() {
@@ -408,8 +456,10 @@ public final class DeliveryEngine: @unchecked Sendable {
         }
         if lane.waitingCount == 0 && lane.inFlight == 0 && lane.bucket.isFull(at: now) {
             // An idle webhook's lane goes once its bucket has filled up again: a new lane
-            // starts full, and an earlier one would let a burst past the limit.
+            // starts full, and an earlier one would let a burst past the limit. Its cursor
+            // goes too, so that idle webhooks cost no memory.
             lanes[id] = nil
+            cursors[id] = nil
         } else if lane.waitingCount > 0 && lane.inFlight < options.maxInFlightPerWebhook {
             wake(at: max(lane.bucket.nextToken(at: now), now.adding(microseconds: 1000)), now: now)
         }
@@ -431,7 +481,10 @@ public final class DeliveryEngine: @unchecked Sendable {
         inFlightTotal.withLock { $0 += 1 }
         inFlightByWebhook.withLock { $0[delivery.webhookID, default: 0] += 1 }
         sent[delivery.deliverySeq] = (delivery, now)
-        outgoing.append(DeliveryRequestBuilder.request(for: delivery, tag: UInt64(delivery.deliverySeq), at: now))
+        outgoing.append(
+            DeliveryRequestBuilder.request(
+                for: delivery, tag: UInt64(delivery.deliverySeq), at: now, keys: signingKeys.keys(for: delivery.secrets)
+            ))
     }
 
     /// Hands the requests gathered by `send` to the transport in one batch.
@@ -471,6 +524,7 @@ public final class DeliveryEngine: @unchecked Sendable {
         if response.error == CurlTransport.shutdownMessage {
             // Cut off by shutdown: nothing to log; it stays pending and goes out again.
             claimed.remove(delivery.deliverySeq)
+            cursors[delivery.webhookID] = nil
             hints.note(delivery.webhookID, at: clock.now())
             return
         }
@@ -525,6 +579,23 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// forgotten, so a delivery the receiver already took is not POSTed again.
     private func recordPending() {
         guard !recording, !records.isEmpty else { return }
+        // A few outcomes wait a moment for more: one transaction per outcome or two would
+        // write the same log and index pages to the WAL over and over.
+        if records.count < Self.recordBatchEnough, !stopping, !storeFailing {
+            guard !recordHoldScheduled else { return }
+            recordHoldScheduled = true
+            queue.asyncAfter(deadline: .now() + .microseconds(Self.recordHoldMicroseconds)) {
+                self.recordHoldScheduled = false
+                self.storeRecords()
+            }
+            return
+        }
+        storeRecords()
+    }
+
+    /// Stores up to a batch of the outcomes gathered, now.
+    private func storeRecords() {
+        guard !recording, !records.isEmpty else { return }
         recording = true
         // Bounded in count and bytes: one transaction stays short, and the lines it
         // hands to `tail_requests` readers fit well within what a reader may hold.
@@ -574,7 +645,10 @@ public final class DeliveryEngine: @unchecked Sendable {
         for record in batch {
             claimed.remove(record.deliverySeq)
             if scanning { recordedDuringScan.insert(record.deliverySeq) }
-            if let next = record.nextAttemptAt { hints.note(record.webhookID, at: next) }
+            if let next = record.nextAttemptAt {
+                hints.note(record.webhookID, at: next)
+                pullCursor(of: record.webhookID, backTo: next)
+            }
         }
         if case .success(let disabled) = result {
             for webhook in disabled {

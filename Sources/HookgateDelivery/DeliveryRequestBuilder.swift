@@ -13,12 +13,20 @@ public enum DeliveryRequestBuilder {
         "msg_\(eventID)_\(webhookID)"
     }
 
+    /// The request for `delivery`, signed with its webhook's live secrets.
     public static func request(for delivery: DueDelivery, tag: UInt64, at time: Timestamp) -> DeliveryRequest {
+        request(for: delivery, tag: tag, at: time, keys: delivery.secrets.compactMap(SigningKey.init))
+    }
+
+    /// The same, with the secrets' signing keys made already (`SigningKeyCache`).
+    static func request(for delivery: DueDelivery, tag: UInt64, at time: Timestamp, keys: [SigningKey])
+        -> DeliveryRequest
+    {
         let body = body(payload: delivery.payload, webhookID: delivery.webhookID, webhookName: delivery.webhookName)
         let messageID = messageID(eventID: delivery.eventID, webhookID: delivery.webhookID)
         let timestamp = time.seconds
         let signature = WebhookSigner.signatureHeader(
-            messageID: messageID, timestamp: timestamp, body: body, secrets: delivery.secrets)
+            messageID: messageID, timestamp: timestamp, body: body, keys: keys)
         return DeliveryRequest(
             tag: tag, url: delivery.url,
             headers: [

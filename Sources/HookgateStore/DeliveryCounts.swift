@@ -65,14 +65,21 @@ struct DeliveryCounts {
 /// always match the rows, and applied to memory once it has committed.
 struct CountChanges {
     private(set) var changes: [ExactKey: DeliveryCounts.ByState] = [:]
+    /// The webhooks given new pending deliveries (`created`), and the earliest due time
+    /// among them: what `Store.observeNewDeliveries` announces.
+    private(set) var newDeliveries: [String: Timestamp] = [:]
 
     var isEmpty: Bool { changes.isEmpty }
 
-    /// The webhooks whose counts change.
-    var webhookIDs: Set<String> { Set(changes.keys.lazy.map(\.text)) }
-
     mutating func add(webhookID: String, state: DeliveryState, _ count: Int) {
         changes[ExactKey(webhookID), default: DeliveryCounts.ByState()][state] += count
+    }
+
+    /// A new pending delivery, due at `due`.
+    mutating func created(webhookID: String, due: Int64) {
+        add(webhookID: webhookID, state: .pending, 1)
+        if let earliest = newDeliveries[webhookID], earliest.microseconds <= due { return }
+        newDeliveries[webhookID] = Timestamp(microseconds: due)
     }
 
     /// Moves `count` deliveries of a webhook from pending to `state`.

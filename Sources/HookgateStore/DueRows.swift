@@ -33,7 +33,7 @@ enum DueRows {
         // delivery not yet due shows when to look again.
         var picked: [Int64] = []
         var nextDue: Timestamp?
-        try walkPending(connection, webhookID: query.webhookID) { seq, next in
+        try walkPending(connection, webhookID: query.webhookID, after: query.after) { seq, next in
             if next > now.microseconds {
                 nextDue = Timestamp(microseconds: next)
                 return false
@@ -68,27 +68,29 @@ enum DueRows {
         return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
     }
 
-    /// Visits a webhook's pending deliveries in due order, `walkPage` index entries per
-    /// query, until `visit` returns false or the range ends.
+    /// Visits a webhook's pending deliveries in due order after `start` (nil: from the
+    /// first), `walkPage` index entries per query, until `visit` returns false or the
+    /// range ends.
     private static func walkPending(
-        _ connection: SQLiteConnection, webhookID: String, _ visit: (_ seq: Int64, _ next: Int64) -> Bool
+        _ connection: SQLiteConnection, webhookID: String, after start: DueCursor? = nil,
+        _ visit: (_ seq: Int64, _ next: Int64) -> Bool
     ) throws(StoreError) {
-        var after = (next: Int64.min, seq: Int64.min)
+        var after = (next: start?.nextAttemptAt.microseconds ?? .min, seq: start?.deliverySeq ?? .min)
         while true {
             var rows = 0
             var stopped = false
-            try connection.query(
+            try connection.queryRows(
                 """
                 SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
                 WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
                 ORDER BY next_attempt_us, seq LIMIT ?4
-                """, [.text(webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))]
-            ) { row in
-                rows += 1
-                guard !stopped else { return }
-                after = (row.integer(1), row.integer(0))
-                stopped = !visit(after.seq, after.next)
-            }
+                """, [.text(webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))],
+                while: { row in
+                    rows += 1
+                    after = (row.integer(1), row.integer(0))
+                    stopped = !visit(after.seq, after.next)
+                    return !stopped
+                })
             if stopped || rows < walkPage { return }
         }
     }

@@ -74,7 +74,7 @@ enum RecoveryRows {
                     .integer(delivery.eventSeq), .text(job.webhookID), .integer(job.at), .integer(job.at),
                     .integer(job.at),
                 ])
-            changes.add(webhookID: job.webhookID, state: .pending, 1)
+            changes.created(webhookID: job.webhookID, due: job.at)
         }
         try changes.write(connection)
         if let last = found.last, found.count == maxRows {

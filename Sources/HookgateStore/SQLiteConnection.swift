@@ -97,11 +97,13 @@ final class SQLiteConnection {
         try inTransaction(begin: "BEGIN", body)
     }
 
+    /// BEGIN and COMMIT go through prepared statements too: `sqlite3_exec` would parse
+    /// them again for every transaction.
     private func inTransaction<T>(begin: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try execute(begin)
+        try query(begin)
         do {
             let result = try body()
-            try execute("COMMIT")
+            try query("COMMIT")
             return result
         } catch {
             try? execute("ROLLBACK")
@@ -111,6 +113,17 @@ final class SQLiteConnection {
 
     /// Runs a cached prepared statement with `bindings`, calling `row` for each result row.
     func query(_ sql: String, _ bindings: [SQLValue] = [], row: (SQLRow) throws(StoreError) -> Void = { _ in })
+        throws(StoreError)
+    {
+        try queryRows(sql, bindings) { (result: SQLRow) throws(StoreError) -> Bool in
+            try row(result)
+            return true
+        }
+    }
+
+    /// The same, stepping on only while `row` returns true: a walk that has found what it
+    /// wants leaves the rest of its page unread.
+    func queryRows(_ sql: String, _ bindings: [SQLValue], while row: (SQLRow) throws(StoreError) -> Bool)
         throws(StoreError)
     {
         let statement = try prepared(sql)
@@ -136,7 +149,7 @@ final class SQLiteConnection {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return }
             if rc != SQLITE_ROW { throw error(rc) }
-            try row(SQLRow(statement: statement!))
+            guard try row(SQLRow(statement: statement!)) else { return }
         }
     }
 

@@ -57,7 +57,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Told of request-log lines once committed (`observeRequestLog`); on `queue`.
     private var requestLogObserver: (@Sendable ([LoggedRequest]) -> Void)?
-    private var newDeliveriesObserver: (@Sendable (Set<String>) -> Void)?
+    private var newDeliveriesObserver: (@Sendable ([String: Timestamp]) -> Void)?
     private let metrics: HookgateMetrics
 
     /// Opens (creating if needed) the database in `directory` and migrates it to the
@@ -307,7 +307,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                         try connection.query(
                             EventRows.insertDelivery,
                             [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
-                        changes.add(webhookID: webhookID, state: .pending, 1)
+                        changes.created(webhookID: webhookID, due: now)
                     }
                     let receipt = EventReceipt(eventID: eventID, deliveries: webhookIDs.count, replayed: false)
                     if let key = batch[index].event.idempotencyKey {
@@ -338,7 +338,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         changes.apply(to: &counts)
         for index in batch.indices { batch[index].completion(.success(receipts[index])) }
         // Only new deliveries change counts here.
-        if !changes.isEmpty { newDeliveriesObserver?(changes.webhookIDs) }
+        if !changes.newDeliveries.isEmpty { newDeliveriesObserver?(changes.newDeliveries) }
     }
 
     // MARK: - Deliveries
@@ -377,7 +377,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             changes.apply(to: &self.counts)
             if created > 0 {
                 self.metrics.deliveriesCreated.increment(by: created)
-                self.newDeliveriesObserver?(changes.webhookIDs)
+                self.newDeliveriesObserver?(changes.newDeliveries)
             }
             return done
         }
@@ -409,7 +409,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    public func observeNewDeliveries(_ observer: @escaping @Sendable (Set<String>) -> Void) {
+    public func observeNewDeliveries(_ observer: @escaping @Sendable ([String: Timestamp]) -> Void) {
         queue.async { self.newDeliveriesObserver = observer }
     }
 
@@ -471,7 +471,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             else { throw StoreFailure.webhookNotFound }
             let now = time.microseconds
             var changes = CountChanges()
-            changes.add(webhookID: webhookID, state: .pending, 1)
+            changes.created(webhookID: webhookID, due: now)
             let seq = try connection.transaction { () throws(StoreError) -> Int64 in
                 try connection.query(
                     EventRows.insertDelivery,
@@ -482,7 +482,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             }
             changes.apply(to: &self.counts)
             self.metrics.deliveriesCreated.increment()
-            self.newDeliveriesObserver?([webhookID])
+            self.newDeliveriesObserver?(changes.newDeliveries)
             return seq
         }
     }

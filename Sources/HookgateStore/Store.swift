@@ -90,10 +90,11 @@ public protocol Store: Sendable {
     /// A write on the writer, in order with every other call: whether the store takes
     /// writes (readiness).
     func probeWrite(at time: Timestamp, completion: @escaping Completion<Void>)
-    /// Hands `observer` the webhooks that got new pending deliveries (emits, redeliveries)
-    /// once the transaction that stored them has committed, on the store's own thread: it
-    /// must return at once. One observer; a later call replaces it.
-    func observeNewDeliveries(_ observer: @escaping @Sendable (Set<String>) -> Void)
+    /// Hands `observer` the webhooks that got new pending deliveries (emits, redeliveries,
+    /// recoveries), each with the earliest due time among them, once the transaction that
+    /// stored them has committed, on the store's own thread: it must return at once. One
+    /// observer; a later call replaces it.
+    func observeNewDeliveries(_ observer: @escaping @Sendable ([String: Timestamp]) -> Void)
     /// Logs attempts and moves their deliveries on, in one transaction: `delivered` and
     /// `failed` end a delivery, `retrying` sets its next due time. A delivery cancelled
     /// meanwhile (its webhook deleted) stays cancelled; its attempt is still logged.
@@ -233,10 +234,36 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
 public struct DueQuery: Sendable, Equatable {
     public var webhookID: String
     public var limit: Int
+    /// Where to start reading: after this position (nil: from the webhook's first pending
+    /// delivery). The scheduler passes the last delivery it took, so a webhook whose
+    /// earlier deliveries it holds is not walked through them again.
+    public var after: DueCursor?
 
-    public init(webhookID: String, limit: Int) {
+    public init(webhookID: String, limit: Int, after: DueCursor? = nil) {
         self.webhookID = webhookID
         self.limit = limit
+        self.after = after
+    }
+}
+
+/// A position among a webhook's pending deliveries, which are read in due order (due
+/// time, then sequence number).
+public struct DueCursor: Sendable, Hashable, Comparable {
+    public var nextAttemptAt: Timestamp
+    public var deliverySeq: Int64
+
+    public init(nextAttemptAt: Timestamp, deliverySeq: Int64) {
+        self.nextAttemptAt = nextAttemptAt
+        self.deliverySeq = deliverySeq
+    }
+
+    /// Before every delivery due at `time` or later.
+    public static func before(_ time: Timestamp) -> DueCursor {
+        DueCursor(nextAttemptAt: time, deliverySeq: .min)
+    }
+
+    public static func < (lhs: DueCursor, rhs: DueCursor) -> Bool {
+        (lhs.nextAttemptAt, lhs.deliverySeq) < (rhs.nextAttemptAt, rhs.deliverySeq)
     }
 }
 

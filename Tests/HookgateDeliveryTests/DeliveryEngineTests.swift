@@ -123,7 +123,10 @@ private final class Harness: Sendable {
         return webhook.id
     }
 
-    func emit(_ count: Int, to webhookIDs: [String]) async throws {
+    /// Stores `count` events for the webhooks, received at `receivedAt` (now by default):
+    /// their deliveries are due then.
+    func emit(_ count: Int, to webhookIDs: [String], receivedAt: Timestamp? = nil) async throws {
+        let received = receivedAt ?? clock.now()
         for _ in 0..<count {
             let event = try EventValidator.event(
                 [
@@ -131,9 +134,9 @@ private final class Harness: Sendable {
                     "status": [
                         "id": "m1", "type": "SMS", "sender": "61400000009", "recipient": "447", "status": "SENT",
                     ],
-                ], receivedAt: clock.now())
+                ], receivedAt: received)
             _ = try await store.appendEvent(
-                NewEvent(id: Identifiers.uuid(), event: event, receivedAt: clock.now(), idempotencyKey: nil),
+                NewEvent(id: Identifiers.uuid(), event: event, receivedAt: received, idempotencyKey: nil),
                 router: FixedRouter(webhookIDs: webhookIDs))
         }
     }
@@ -244,6 +247,41 @@ struct DeliveryEngineTests {
         await harness.tick()
         #expect(harness.engine.inFlight(webhookID: quick) == 5, "sent as soon as they were stored")
         #expect(harness.engine.inFlight(webhookID: backlog) == 1, "at 1 a second")
+        await harness.close()
+    }
+
+    /// The engine reads a busy webhook on from the last delivery it took; a delivery
+    /// committed later but due earlier (an event received before, committed after) is
+    /// still read at once, not at the next full resync.
+    @Test func aDeliveryDueBeforeWhatWasTakenIsStillRead() async throws {
+        let harness = try Harness(options: .init())
+        harness.transport.answer { _ in nil }
+        let id = try await harness.webhook("orders", rateLimit: 1000)
+        try await harness.emit(3, to: [id])
+        harness.engine.start()
+        await harness.settle()
+        #expect(harness.transport.sent.count == 3)
+        try await harness.emit(1, to: [id], receivedAt: harness.clock.now().adding(microseconds: -10_000_000))
+        await harness.settle()
+        await harness.tick()
+        #expect(harness.transport.sent.count == 4)
+        await harness.close()
+    }
+
+    /// Deliveries a lane let go of (its webhook changed) are read again, though the engine
+    /// had read past them.
+    @Test func releasedDeliveriesAreReadAgain() async throws {
+        let harness = try Harness(options: .init())
+        let id = try await harness.webhook("slow", rateLimit: 1)
+        try await harness.emit(10, to: [id])
+        harness.engine.start()
+        await harness.settle()
+        #expect(harness.transport.sent.count == 1, "one token; the other nine wait in the lane")
+        harness.engine.webhookChanged(id: id)
+        await harness.settle()
+        await harness.tick(every: 1000, times: 3)
+        #expect(harness.transport.sent.count == 4)
+        #expect(try await harness.store.stats().deliveries[.delivered] == 4)
         await harness.close()
     }
 

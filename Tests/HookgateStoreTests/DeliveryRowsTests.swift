@@ -155,6 +155,36 @@ struct DeliveryRowsTests {
         }
     }
 
+    /// A query with a cursor reads on after it, in due order (due time, then sequence),
+    /// across rows due at the same time.
+    @Test func aScanReadsOnAfterItsCursor() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            for at in [3, 1, 2, 2, 5] as [Int64] {
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(at)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let all = try #require(
+                try await store.dueDeliveries(now: seconds(4), for: [DueQuery(webhookID: hook.id, limit: 10)]).first)
+            #expect(all.deliveries.map(\.nextAttemptAt) == [seconds(1), seconds(2), seconds(2), seconds(3)])
+            #expect(all.nextDue == seconds(5))
+            let second = all.deliveries[1]
+            let cursor = DueCursor(nextAttemptAt: second.nextAttemptAt, deliverySeq: second.deliverySeq)
+            let rest = try #require(
+                try await store.dueDeliveries(
+                    now: seconds(4), for: [DueQuery(webhookID: hook.id, limit: 10, after: cursor)]
+                ).first)
+            #expect(rest.deliveries.map(\.deliverySeq) == all.deliveries.suffix(2).map(\.deliverySeq))
+            #expect(rest.nextDue == seconds(5))
+            let fromTheStart = try #require(
+                try await store.dueDeliveries(
+                    now: seconds(4), for: [DueQuery(webhookID: hook.id, limit: 10, after: .before(seconds(2)))]
+                ).first)
+            #expect(fromTheStart.deliveries.map(\.deliverySeq) == all.deliveries.suffix(3).map(\.deliverySeq))
+        }
+    }
+
     /// Only the webhooks asked for are read: one's backlog costs another's scan nothing.
     @Test func onlyTheWebhooksAskedForAreRead() async throws {
         try await withStore { store in
@@ -178,8 +208,8 @@ struct DeliveryRowsTests {
 
     @Test func newDeliveriesAreAnnouncedOnceCommitted() async throws {
         try await withStore { store in
-            let announced = Mutex<[Set<String>]>([])
-            store.observeNewDeliveries { ids in announced.withLock { $0.append(ids) } }
+            let announced = Mutex<[[String: Timestamp]]>([])
+            store.observeNewDeliveries { created in announced.withLock { $0.append(created) } }
             let first = webhook("first")
             let second = webhook("second")
             try await store.insertWebhook(first)
@@ -188,7 +218,9 @@ struct DeliveryRowsTests {
             _ = try await store.appendEvent(event, router: FixedRouter(webhookIDs: [first.id, second.id]))
             _ = try await store.appendEvent(try newEvent(at: seconds(1)), router: FixedRouter(webhookIDs: []))
             _ = try await store.redeliver(eventID: event.id, webhookID: second.id, at: seconds(2))
-            #expect(announced.withLock { $0 } == [[first.id, second.id], [second.id]])
+            // Each webhook with the earliest due time among its new deliveries.
+            #expect(
+                announced.withLock { $0 } == [[first.id: seconds(0), second.id: seconds(0)], [second.id: seconds(2)]])
         }
     }
 
