@@ -111,33 +111,103 @@ enum DeliveryRows {
         return (done, logged)
     }
 
+    /// Rows per statement when a batch of attempts is logged and their deliveries moved
+    /// on: a statement's run costs about what a row does, so rows share one.
+    static let rowsPerStatement = 16
+
+    /// Writes request-log lines, in order, up to `rowsPerStatement` per statement.
+    static func logRequests(_ connection: SQLiteConnection, _ records: [AttemptRecord]) throws(StoreError)
+        -> [LoggedRequest]
+    {
+        var logged: [LoggedRequest] = []
+        logged.reserveCapacity(records.count)
+        var start = 0
+        while start < records.count {
+            let end = min(start + rowsPerStatement, records.count)
+            var bindings: [SQLValue] = []
+            bindings.reserveCapacity(15 * (end - start))
+            for record in records[start..<end] {
+                let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
+                bindings.append(contentsOf: requestBindings(line))
+                logged.append(line)
+            }
+            try connection.query(insertRequests[end - start - 1], bindings)
+            start = end
+        }
+        return logged
+    }
+
+    /// The delivery state an attempt's outcome leaves behind.
+    static func state(after outcome: RequestOutcome) -> DeliveryState {
+        switch outcome {
+        case .delivered: .delivered
+        case .failed: .failed
+        case .cancelled: .cancelled
+        case .retrying: .pending
+        }
+    }
+
+    /// Moves each record's delivery on (`advance`), up to `rowsPerStatement` per
+    /// statement; the sequence numbers of the deliveries that were still pending (a
+    /// cancelled one stays as it is).
+    static func advance(_ connection: SQLiteConnection, _ records: [AttemptRecord]) throws(StoreError) -> Set<Int64> {
+        var moved: Set<Int64> = []
+        var start = 0
+        while start < records.count {
+            let end = min(start + rowsPerStatement, records.count)
+            var bindings: [SQLValue] = []
+            bindings.reserveCapacity(5 * (end - start))
+            for record in records[start..<end] {
+                bindings.append(.integer(record.deliverySeq))
+                bindings.append(.text(state(after: record.outcome).rawValue))
+                bindings.append(.integer(Int64(record.attempt)))
+                bindings.append(.integer(record.nextAttemptAt?.microseconds ?? record.at.microseconds))
+                bindings.append(.integer(record.at.microseconds))
+            }
+            try connection.query(advanceMany[end - start - 1], bindings) { row in moved.insert(row.integer(0)) }
+            start = end
+        }
+        return moved
+    }
+
+    private static func requestBindings(_ line: LoggedRequest) -> [SQLValue] {
+        let record = line.record
+        return [
+            .text(line.id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
+            .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
+            .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
+            .optionalText(record.errorClass), .optionalText(record.error),
+            .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
+            .text(record.outcome.rawValue),
+        ]
+    }
+
+    private static let insertRequests: [String] = (1...rowsPerStatement).map { count in
+        """
+        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
+                              error_class, error, latency_us, user_agent, response_body, outcome)
+        VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" }.joined(separator: ", "))
+        """
+    }
+
+    /// `advance` for many deliveries: each `VALUES` row is (seq, state, attempts,
+    /// next_attempt_us, updated_us); the seqs of the rows changed come back.
+    private static let advanceMany: [String] = (1...rowsPerStatement).map { count in
+        """
+        UPDATE deliveries SET state = v.column2, attempts = v.column3, next_attempt_us = v.column4,
+            updated_us = v.column5
+        FROM (VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?)" }.joined(separator: ", "))) AS v
+        WHERE deliveries.seq = v.column1 AND deliveries.state = 'pending'
+        RETURNING deliveries.seq
+        """
+    }
+
     /// Writes one request-log line.
     static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
         -> LoggedRequest
     {
-        let id = Identifiers.timeOrderedUUID(at: record.at)
-        try connection.query(
-            insertRequest,
-            [
-                .text(id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
-                .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
-                .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
-                .optionalText(record.errorClass), .optionalText(record.error),
-                .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
-                .text(record.outcome.rawValue),
-            ])
-        return LoggedRequest(id: id, record: record)
+        let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
+        try connection.query(insertRequests[0], requestBindings(line))
+        return line
     }
-
-    private static let insertRequest = """
-        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
-                              error_class, error, latency_us, user_agent, response_body, outcome)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """
-
-    /// Only a pending delivery moves on: a cancelled one stays cancelled.
-    static let advance = """
-        UPDATE deliveries SET state = ?1, attempts = ?2, next_attempt_us = ?3, updated_us = ?4
-        WHERE seq = ?5 AND state = 'pending'
-        """
 }

@@ -28,54 +28,56 @@ enum DueRows {
         guard let webhook, query.limit > 0 else {
             return DueWebhook(webhookID: query.webhookID, deliveries: [], nextDue: webhook == nil ? nil : now)
         }
-        // Walk the webhook's range in due order, stepping over what the scheduler holds
-        // (at most its lane and its attempts in flight), until the limit is reached or a
-        // delivery not yet due shows when to look again.
-        var picked: [Int64] = []
-        var nextDue: Timestamp?
-        try walkPending(connection, webhookID: query.webhookID, after: query.after) { seq, next in
-            if next > now.microseconds {
-                nextDue = Timestamp(microseconds: next)
-                return false
-            }
-            if picked.count == query.limit {
-                nextDue = now
-                return false
-            }
-            if !claimed.contains(seq) { picked.append(seq) }
-            return true
-        }
+        // Walk the webhook's range in due order from the query's cursor, stepping over what
+        // the scheduler holds, until the limit is reached or a delivery not yet due shows
+        // when to look again. Each row comes with its event, read only for rows taken.
         var deliveries: [DueDelivery] = []
-        deliveries.reserveCapacity(picked.count)
-        for seq in picked {
-            try connection.query(
+        var nextDue: Timestamp?
+        var after = (next: query.after?.nextAttemptAt.microseconds ?? .min, seq: query.after?.deliverySeq ?? .min)
+        while true {
+            var rows = 0
+            var stopped = false
+            try connection.queryRows(
                 """
-                SELECT d.attempts, d.next_attempt_us, e.id, e.event_type, e.payload
-                FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.seq = ?
-                """, [.integer(seq)]
-            ) { row throws(StoreError) in
-                guard let type = EventType(exactly: row.text(3)) else {
-                    throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(2)) has an unknown type")
-                }
-                deliveries.append(
-                    DueDelivery(
-                        deliverySeq: seq, attempts: Int(row.integer(0)),
-                        nextAttemptAt: Timestamp(microseconds: row.integer(1)), eventID: row.text(2), eventType: type,
-                        payload: row.blob(4), webhookID: query.webhookID, webhookName: webhook.name,
-                        url: webhook.url, rateLimit: webhook.rateLimit, secrets: webhook.secrets))
-            }
+                SELECT d.seq, d.next_attempt_us, d.attempts, e.id, e.event_type, e.payload
+                FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq
+                WHERE d.webhook_id = ?1 AND d.state = 'pending' AND (d.next_attempt_us, d.seq) > (?2, ?3)
+                ORDER BY d.next_attempt_us, d.seq LIMIT ?4
+                """, [.text(query.webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))],
+                while: { row throws(StoreError) in
+                    rows += 1
+                    after = (row.integer(1), row.integer(0))
+                    if after.next > now.microseconds {
+                        nextDue = Timestamp(microseconds: after.next)
+                        stopped = true
+                    } else if deliveries.count == query.limit {
+                        nextDue = now
+                        stopped = true
+                    } else if !claimed.contains(after.seq) {
+                        guard let type = EventType(exactly: row.text(4)) else {
+                            throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
+                        }
+                        deliveries.append(
+                            DueDelivery(
+                                deliverySeq: after.seq, attempts: Int(row.integer(2)),
+                                nextAttemptAt: Timestamp(microseconds: after.next), eventID: row.text(3),
+                                eventType: type, payload: row.blob(5), webhookID: query.webhookID,
+                                webhookName: webhook.name, url: webhook.url, rateLimit: webhook.rateLimit,
+                                secrets: webhook.secrets))
+                    }
+                    return !stopped
+                })
+            if stopped || rows < walkPage { break }
         }
         return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
     }
 
-    /// Visits a webhook's pending deliveries in due order after `start` (nil: from the
-    /// first), `walkPage` index entries per query, until `visit` returns false or the
-    /// range ends.
+    /// Visits a webhook's pending deliveries in due order, `walkPage` index entries per
+    /// query, until `visit` returns false or the range ends.
     private static func walkPending(
-        _ connection: SQLiteConnection, webhookID: String, after start: DueCursor? = nil,
-        _ visit: (_ seq: Int64, _ next: Int64) -> Bool
+        _ connection: SQLiteConnection, webhookID: String, _ visit: (_ seq: Int64, _ next: Int64) -> Bool
     ) throws(StoreError) {
-        var after = (next: start?.nextAttemptAt.microseconds ?? .min, seq: start?.deliverySeq ?? .min)
+        var after = (next: Int64.min, seq: Int64.min)
         while true {
             var rows = 0
             var stopped = false

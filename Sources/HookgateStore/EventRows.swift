@@ -10,6 +10,32 @@ enum EventRows {
         VALUES (?, ?, 'pending', 0, ?, ?, ?)
         """
 
+    /// Rows per statement of `insertDeliveries`.
+    static let deliveriesPerStatement = 16
+
+    /// `insertDelivery` for `count` webhooks at once (1...`deliveriesPerStatement`):
+    /// `?1` the event's seq, `?2` the time, `?3`... the webhook ids. One statement per
+    /// event's fan-out, not per webhook: each statement run costs about what a row does.
+    static let insertDeliveries: [String] = (1...deliveriesPerStatement).map { count in
+        "INSERT INTO deliveries (event_seq, webhook_id, state, attempts, next_attempt_us, created_us, updated_us) VALUES "
+            + (0..<count).map { "(?1, ?\($0 + 3), 'pending', 0, ?2, ?2, ?2)" }.joined(separator: ", ")
+    }
+
+    /// Pending deliveries of the event with `eventSeq` to each of `webhookIDs`, due at `now`.
+    static func insertDeliveries(
+        _ connection: SQLiteConnection, eventSeq: Int64, webhookIDs: [String], now: Int64
+    ) throws(StoreError) {
+        var start = 0
+        while start < webhookIDs.count {
+            let end = min(start + deliveriesPerStatement, webhookIDs.count)
+            var bindings: [SQLValue] = [.integer(eventSeq), .integer(now)]
+            bindings.reserveCapacity(2 + end - start)
+            for id in webhookIDs[start..<end] { bindings.append(.text(id)) }
+            try connection.query(insertDeliveries[end - start - 1], bindings)
+            start = end
+        }
+    }
+
     static let upsertIdempotencyKey = """
         INSERT INTO idempotency_keys (key, event_id, deliveries, created_us) VALUES (?, ?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, deliveries = excluded.deliveries,

@@ -303,12 +303,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                             .optionalText(batch[index].event.idempotencyKey),
                         ])
                     let eventSeq = connection.lastInsertRowID
-                    for webhookID in webhookIDs {
-                        try connection.query(
-                            EventRows.insertDelivery,
-                            [.integer(eventSeq), .text(webhookID), .integer(now), .integer(now), .integer(now)])
-                        changes.created(webhookID: webhookID, due: now)
-                    }
+                    try EventRows.insertDeliveries(connection, eventSeq: eventSeq, webhookIDs: webhookIDs, now: now)
+                    for webhookID in webhookIDs { changes.created(webhookID: webhookID, due: now) }
                     let receipt = EventReceipt(eventID: eventID, deliveries: webhookIDs.count, replayed: false)
                     if let key = batch[index].event.idempotencyKey {
                         try connection.query(
@@ -425,23 +421,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 // Endpoint health follows the attempts in the order they were made, not
                 // the order their answers came back in.
                 for record in records.sorted(by: { $0.at < $1.at }) { health.add(record) }
-                for record in records {
-                    logged.append(try DeliveryRows.logRequest(connection, record))
-                    let state: DeliveryState
-                    switch record.outcome {
-                    case .delivered: state = .delivered
-                    case .failed: state = .failed
-                    case .cancelled: state = .cancelled
-                    case .retrying: state = .pending
-                    }
-                    let next = record.nextAttemptAt?.microseconds ?? record.at.microseconds
-                    try connection.query(
-                        DeliveryRows.advance,
-                        [
-                            .text(state.rawValue), .integer(Int64(record.attempt)), .integer(next),
-                            .integer(record.at.microseconds), .integer(record.deliverySeq),
-                        ])
-                    if connection.changes > 0, state != .pending { changes.end(webhookID: record.webhookID, as: state) }
+                logged = try DeliveryRows.logRequests(connection, records)
+                let moved = try DeliveryRows.advance(connection, records)
+                for record in records where moved.contains(record.deliverySeq) {
+                    let state = DeliveryRows.state(after: record.outcome)
+                    if state != .pending { changes.end(webhookID: record.webhookID, as: state) }
                 }
                 try changes.write(connection)
                 try health.write(connection)

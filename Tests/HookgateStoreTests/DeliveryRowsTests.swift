@@ -267,6 +267,53 @@ struct DeliveryRowsTests {
         }
     }
 
+    /// A batch larger than one statement's rows: every attempt is logged, in order, with
+    /// what it carried, and each delivery moves on; one cancelled meanwhile stays
+    /// cancelled and is not counted again.
+    @Test func aLargeBatchIsLoggedAndMovedOnWhole() async throws {
+        try await withStore { store in
+            let hook = webhook("orders")
+            try await store.insertWebhook(hook)
+            let count = DeliveryRows.rowsPerStatement * 2 + 5
+            for _ in 0..<count {
+                _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+            }
+            let due = try await store.dueDeliveries(now: seconds(0), limit: count)
+            #expect(due.count == count)
+            let outcomes: [RequestOutcome] = [.delivered, .retrying, .failed]
+            let records = due.enumerated().map { index, delivery in
+                let outcome = outcomes[index % 3]
+                return attempt(
+                    delivery, at: seconds(1), outcome: outcome, next: outcome == .retrying ? seconds(60) : nil)
+            }
+            // The webhook is deleted and one delivery cancelled before the batch is recorded.
+            let cancelledSeq = due[DeliveryRows.rowsPerStatement].deliverySeq
+            #expect(try await store.deleteWebhook(id: hook.id))
+            let spared = due.map(\.deliverySeq).filter { $0 != cancelledSeq }
+            #expect(try await store.cancelAllPending(webhookID: hook.id, except: spared, maxBatches: 5) == false)
+            try await store.recordAttempts(records)
+            let stats = try await store.stats()
+            let expected = records.filter { $0.deliverySeq != cancelledSeq }
+            #expect(stats.deliveries[.delivered] == expected.filter { $0.outcome == .delivered }.count)
+            #expect(stats.deliveries[.failed] == expected.filter { $0.outcome == .failed }.count)
+            #expect(stats.deliveries[.cancelled] == 1)
+            #expect(stats.deliveries[.pending] == expected.filter { $0.outcome == .retrying }.count)
+            let page = try await store.listRequests(RequestQuery(limit: 1000))
+            // Newest first: the batch in reverse, after the cancellation's line.
+            let attempts = page.requests.filter { $0.record.outcome != .cancelled }
+            #expect(page.requests.count == count + 1)
+            // The log keeps no next due time; everything else comes back as recorded.
+            let logged = attempts.reversed().map(\.record)
+            let asRecorded = records.map { record in
+                var record = record
+                record.nextAttemptAt = nil
+                return record
+            }
+            #expect(logged.count == asRecorded.count)
+            #expect(logged == asRecorded, "the log differs from what was recorded")
+        }
+    }
+
     /// A webhook deleted while one of its deliveries is being attempted: the attempt ends
     /// that delivery, whether it is recorded before the background cancellation gets to
     /// it or after (the engine spares what it has in flight); the others are cancelled.
