@@ -276,7 +276,8 @@ struct DeliveryRowsTests {
             try await store.insertWebhook(hook)
             let count = DeliveryRows.rowsPerStatement * 2 + 5
             for _ in 0..<count {
-                _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
+                _ = try await store.appendEvent(
+                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
             }
             let due = try await store.dueDeliveries(now: seconds(0), limit: count)
             #expect(due.count == count)
