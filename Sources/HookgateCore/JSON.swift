@@ -159,6 +159,8 @@ extension String {
     /// "é" written precomposed or decomposed would be one key.)
     @inlinable
     public func hasSameBytes(as other: String) -> Bool {
+        // Most keys compared differ in length, which native strings know at once.
+        guard utf8.count == other.utf8.count else { return false }
         var this = self
         var that = other
         return this.withUTF8 { a in
