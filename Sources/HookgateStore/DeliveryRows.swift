@@ -3,9 +3,15 @@ import HookgateCore
 
 /// The statements of the delivery path.
 enum DeliveryRows {
+    /// The request log with its interned names (migration 7), as `r`.
+    static let requestsJoined = """
+        requests r JOIN request_webhooks w ON w.key = r.webhook JOIN request_endpoints e ON e.key = r.endpoint
+        """
+
+    /// What `decodeRequest` reads, from `requestsJoined`.
     static let requestColumns = """
-        id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status, error_class, error, \
-        latency_us, user_agent, response_body, outcome
+        r.id, r.at_us, r.delivery_seq, w.webhook_id, r.event_id, r.event_type, r.attempt, e.url, r.http_status, \
+        r.error_class, r.error, r.latency_us, e.user_agent, r.response_body, r.outcome
         """
 
     static func decodeRequest(_ row: SQLRow, offset: Int32) throws(StoreError) -> LoggedRequest {
@@ -48,7 +54,7 @@ enum DeliveryRows {
     /// per-webhook index would walk the webhook's whole backlog for every batch).
     static func continueCancellation(
         _ connection: SQLiteConnection, webhookID: String, except spared: [Int64], maxRows: Int,
-        changes: inout CountChanges
+        changes: inout CountChanges, keys: inout RequestLogKeys
     ) throws(StoreError) -> (done: Bool, logged: [LoggedRequest]) {
         var job: (url: String, reason: String, at: Timestamp, next: Int64, last: Int64)?
         try connection.query(
@@ -82,7 +88,7 @@ enum DeliveryRows {
                 eventType: eventType, attempt: Int(delivery.attempts) + 1, url: job.url, httpStatus: nil,
                 errorClass: nil, error: job.reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
                 outcome: .cancelled, nextAttemptAt: nil)
-            logged.append(try logRequest(connection, record))
+            logged.append(try logRequest(connection, record, keys: &keys))
             try connection.query(
                 "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
                 [.integer(job.at.microseconds), .integer(delivery.seq)])
@@ -116,19 +122,19 @@ enum DeliveryRows {
     static let rowsPerStatement = 16
 
     /// Writes request-log lines, in order, up to `rowsPerStatement` per statement.
-    static func logRequests(_ connection: SQLiteConnection, _ records: [AttemptRecord]) throws(StoreError)
-        -> [LoggedRequest]
-    {
+    static func logRequests(
+        _ connection: SQLiteConnection, _ records: [AttemptRecord], keys: inout RequestLogKeys
+    ) throws(StoreError) -> [LoggedRequest] {
         var logged: [LoggedRequest] = []
         logged.reserveCapacity(records.count)
         var start = 0
         while start < records.count {
             let end = min(start + rowsPerStatement, records.count)
             var bindings: [SQLValue] = []
-            bindings.reserveCapacity(15 * (end - start))
+            bindings.reserveCapacity(14 * (end - start))
             for record in records[start..<end] {
                 let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
-                bindings.append(contentsOf: requestBindings(line))
+                try appendBindings(of: line, to: &bindings, connection, keys: &keys)
                 logged.append(line)
             }
             try connection.query(insertRequests[end - start - 1], bindings)
@@ -170,23 +176,29 @@ enum DeliveryRows {
         return moved
     }
 
-    private static func requestBindings(_ line: LoggedRequest) -> [SQLValue] {
+    /// The 14 values of `insertRequests` for one line.
+    private static func appendBindings(
+        of line: LoggedRequest, to bindings: inout [SQLValue], _ connection: SQLiteConnection,
+        keys: inout RequestLogKeys
+    ) throws(StoreError) {
         let record = line.record
-        return [
-            .text(line.id), .integer(record.at.microseconds), .integer(record.deliverySeq), .text(record.webhookID),
-            .text(record.eventID), .text(record.eventType.rawValue), .integer(Int64(record.attempt)),
-            .text(record.url), .optionalInteger(record.httpStatus.map(Int64.init)),
+        let webhook = try keys.webhook(record.webhookID, connection)
+        let endpoint = try keys.endpoint(url: record.url, userAgent: record.userAgent, connection)
+        bindings.append(contentsOf: [
+            .text(line.id), .integer(record.at.microseconds), .integer(record.deliverySeq), .integer(webhook),
+            .integer(endpoint), .text(record.eventID), .text(record.eventType.rawValue),
+            .integer(Int64(record.attempt)), .optionalInteger(record.httpStatus.map(Int64.init)),
             .optionalText(record.errorClass), .optionalText(record.error),
-            .optionalInteger(record.latencyMicroseconds), .text(record.userAgent), .blob(record.responseBody),
-            .text(record.outcome.rawValue),
-        ]
+            .optionalInteger(record.latencyMicroseconds),
+            record.responseBody.isEmpty ? .null : .blob(record.responseBody), .text(record.outcome.rawValue),
+        ])
     }
 
     private static let insertRequests: [String] = (1...rowsPerStatement).map { count in
         """
-        INSERT INTO requests (id, at_us, delivery_seq, webhook_id, event_id, event_type, attempt, url, http_status,
-                              error_class, error, latency_us, user_agent, response_body, outcome)
-        VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" }.joined(separator: ", "))
+        INSERT INTO requests (id, at_us, delivery_seq, webhook, endpoint, event_id, event_type, attempt, http_status,
+                              error_class, error, latency_us, response_body, outcome)
+        VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" }.joined(separator: ", "))
         """
     }
 
@@ -203,11 +215,13 @@ enum DeliveryRows {
     }
 
     /// Writes one request-log line.
-    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord) throws(StoreError)
-        -> LoggedRequest
+    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord, keys: inout RequestLogKeys)
+        throws(StoreError) -> LoggedRequest
     {
         let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
-        try connection.query(insertRequests[0], requestBindings(line))
+        var bindings: [SQLValue] = []
+        try appendBindings(of: line, to: &bindings, connection, keys: &keys)
+        try connection.query(insertRequests[0], bindings)
         return line
     }
 }

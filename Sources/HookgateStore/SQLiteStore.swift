@@ -58,6 +58,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Told of request-log lines once committed (`observeRequestLog`); on `queue`.
     private var requestLogObserver: (@Sendable ([LoggedRequest]) -> Void)?
     private var newDeliveriesObserver: (@Sendable ([String: Timestamp]) -> Void)?
+    /// The request log's interned names; on `queue`.
+    private var requestLogKeys = RequestLogKeys()
     private let metrics: HookgateMetrics
 
     /// Opens (creating if needed) the database in `directory` and migrates it to the
@@ -216,9 +218,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     ) {
         submit(completion) { connection in
             var changes = CountChanges()
-            let (done, logged) = try connection.transaction { () throws(StoreError) -> (Bool, [LoggedRequest]) in
+            let (done, logged) = try self.loggingTransaction(connection) { () throws(StoreError) in
                 try DeliveryRows.continueCancellation(
-                    connection, webhookID: webhookID, except: spared, maxRows: maxRows, changes: &changes)
+                    connection, webhookID: webhookID, except: spared, maxRows: maxRows, changes: &changes,
+                    keys: &self.requestLogKeys)
             }
             changes.apply(to: &self.counts)
             self.published(logged)
@@ -228,6 +231,21 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func observeRequestLog(_ observer: @escaping @Sendable ([LoggedRequest]) -> Void) {
         queue.async { self.requestLogObserver = observer }
+    }
+
+    /// A transaction that writes request-log lines: the names it interned are kept only
+    /// if it commits. On `queue`.
+    private func loggingTransaction<T>(_ connection: SQLiteConnection, _ body: () throws(StoreError) -> T)
+        throws(StoreError) -> T
+    {
+        do {
+            let result = try connection.transaction(body)
+            requestLogKeys.committed()
+            return result
+        } catch {
+            requestLogKeys.rolledBack()
+            throw error
+        }
     }
 
     /// Hands committed request-log lines to the observer; on `queue`.
@@ -416,12 +434,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             var changes = CountChanges()
             var logged: [LoggedRequest] = []
             logged.reserveCapacity(records.count)
-            let disabled = try connection.transaction { () throws(StoreError) -> [Webhook] in
+            let disabled = try self.loggingTransaction(connection) { () throws(StoreError) -> [Webhook] in
                 var health = EndpointHealthChanges()
                 // Endpoint health follows the attempts in the order they were made, not
                 // the order their answers came back in.
                 for record in records.sorted(by: { $0.at < $1.at }) { health.add(record) }
-                logged = try DeliveryRows.logRequests(connection, records)
+                logged = try DeliveryRows.logRequests(connection, records, keys: &self.requestLogKeys)
                 let moved = try DeliveryRows.advance(connection, records)
                 for record in records where moved.contains(record.deliverySeq) {
                     let state = DeliveryRows.state(after: record.outcome)
@@ -483,31 +501,35 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         var conditions: [String] = []
         var bindings: [SQLValue] = []
         if let afterSeq {
-            conditions.append("seq < ?")
+            conditions.append("r.seq < ?")
             bindings.append(.integer(afterSeq))
         }
         if let id = query.webhookID {
-            conditions.append("webhook_id = ?")
+            // One key per webhook: its lines are read in order through (webhook, seq).
+            conditions.append("r.webhook = (SELECT key FROM request_webhooks WHERE webhook_id = ?)")
             bindings.append(.text(id))
         }
         if let id = query.eventID {
-            conditions.append("event_id = ?")
+            conditions.append("r.event_id = ?")
             bindings.append(.text(id))
         }
         if let outcome = query.outcome {
-            conditions.append("outcome = ?")
+            conditions.append("r.outcome = ?")
             bindings.append(.text(outcome.rawValue))
         }
         if let since = query.since {
-            conditions.append("at_us >= ?")
+            conditions.append("r.at_us >= ?")
             bindings.append(.integer(since.microseconds))
         }
         if let until = query.until {
-            conditions.append("at_us < ?")
+            conditions.append("r.at_us < ?")
             bindings.append(.integer(until.microseconds))
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT seq, \(DeliveryRows.requestColumns) FROM requests \(filter) ORDER BY seq DESC LIMIT ?"
+        let sql = """
+            SELECT r.seq, \(DeliveryRows.requestColumns) FROM \(DeliveryRows.requestsJoined) \(filter)
+            ORDER BY r.seq DESC LIMIT ?
+            """
         bindings.append(.integer(Int64(query.limit) + 1))
         let limit = query.limit
         let values = bindings

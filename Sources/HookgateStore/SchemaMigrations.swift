@@ -129,18 +129,74 @@ enum SchemaMigrations {
             after_seq INTEGER NOT NULL
         );
         """,
+        // 7: a compact request log. Each attempt wrote a row of some 310 bytes with three
+        // text-keyed index entries; the webhook id, URL and user agent are now interned
+        // (request_webhooks, request_endpoints) and rows carry their integer keys, an
+        // empty response body is NULL, and the webhook index is keyed by integer. The
+        // rows are copied over as they are; the sequence goes on from where it was.
+        """
+        CREATE TABLE request_webhooks (
+            key INTEGER PRIMARY KEY,
+            webhook_id TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE request_endpoints (
+            key INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            user_agent TEXT NOT NULL,
+            UNIQUE (url, user_agent)
+        );
+        CREATE TABLE requests_compact (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            delivery_seq INTEGER NOT NULL,
+            webhook INTEGER NOT NULL,
+            endpoint INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            http_status INTEGER,
+            error_class TEXT,
+            error TEXT,
+            latency_us INTEGER,
+            response_body BLOB,
+            outcome TEXT NOT NULL
+        );
+        INSERT INTO request_webhooks (webhook_id) SELECT DISTINCT webhook_id FROM requests ORDER BY webhook_id;
+        INSERT INTO request_endpoints (url, user_agent)
+            SELECT DISTINCT url, user_agent FROM requests ORDER BY url, user_agent;
+        INSERT INTO requests_compact (seq, id, at_us, delivery_seq, webhook, endpoint, event_id, event_type, attempt,
+                                      http_status, error_class, error, latency_us, response_body, outcome)
+            SELECT r.seq, r.id, r.at_us, r.delivery_seq, w.key, e.key, r.event_id, r.event_type, r.attempt,
+                   r.http_status, r.error_class, r.error, r.latency_us, NULLIF(r.response_body, x''), r.outcome
+            FROM requests r JOIN request_webhooks w ON w.webhook_id = r.webhook_id
+            JOIN request_endpoints e ON e.url = r.url AND e.user_agent = r.user_agent
+            ORDER BY r.seq;
+        DELETE FROM sqlite_sequence WHERE name = 'requests_compact';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'requests_compact', MAX(seq) FROM (
+                SELECT seq FROM sqlite_sequence WHERE name = 'requests'
+                UNION ALL SELECT IFNULL(MAX(seq), 0) FROM requests_compact);
+        DROP TABLE requests;
+        ALTER TABLE requests_compact RENAME TO requests;
+        CREATE INDEX requests_by_webhook ON requests(webhook, seq);
+        CREATE INDEX requests_by_event ON requests(event_id, seq);
+        CREATE INDEX requests_by_time ON requests(at_us);
+        """,
     ]
 
     static var currentVersion: Int64 { Int64(steps.count) }
 
-    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
+    /// Migrates the database to `target` (the current schema unless a test asks for an
+    /// earlier one, to write a database as an older hookgate would have).
+    static func migrate(_ connection: SQLiteConnection, to target: Int64 = currentVersion) throws(StoreError) {
         let version = try connection.scalarInteger("PRAGMA user_version") ?? 0
         if version > currentVersion {
             throw StoreError(
                 code: SQLITE_ERROR,
                 message: "the database has schema version \(version), newer than this hookgate's \(currentVersion)")
         }
-        for next in (version + 1)..<(currentVersion + 1) {
+        for next in (version + 1)..<(max(version, target) + 1) {
             try connection.transaction { () throws(StoreError) in
                 try connection.execute(steps[Int(next - 1)])
                 try connection.execute("PRAGMA user_version = \(next)")
