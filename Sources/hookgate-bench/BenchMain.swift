@@ -19,7 +19,11 @@ import Synchronization
 /// (durable, the default) and `--sync normal`, and the daemon's resident memory.
 /// match: the matcher in process with 100,000 webhooks of mixed filters: latency per
 /// event (p50/p99/p99.9) and the memory the index takes.
-/// deliver (needs the sink that contrib/bench/run.sh starts): see `DeliverBench`.
+/// deliver (needs the sink that contrib/bench/run.sh starts): see `DeliverBench`. wrk and
+/// curl-loop against the sink, then hookgate: the delivery path alone (a stored backlog of
+/// `--deliveries`), emit and delivery together, ingest with 10 matches and with 1 match
+/// per event while the engine delivers (`--deliveries` / 2 events, at least 20,000), the
+/// rate held and the latency; a summary table of the figures against their targets last.
 @main
 struct BenchMain {
     static func main() throws {

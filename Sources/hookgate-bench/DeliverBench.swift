@@ -10,8 +10,19 @@ import Synchronization
 /// deliver: the real daemon POSTing to a loopback nginx sink (keep-alive, `return 204`),
 /// against two ceilings measured in the same run with the same body and connections: a
 /// bare libcurl multi loop (contrib/bench/curl-loop.c, the transport's) and wrk (the
-/// machine's). Then the rate one webhook is held to at 10, 1,000 and 10,000 per second,
-/// and the latency from `emit_event` to the sink's receipt at a moderate load.
+/// machine's). Then hookgate, a fresh daemon for each figure, all at `--sync full` unless
+/// said otherwise:
+///
+/// 1. the delivery path alone: a backlog stored first, then delivered with nothing else
+///    to do (scan, sign, send, record), against curl-loop;
+/// 2. emit and delivery together: from the first emit until the last is delivered
+///    (`--sync full` and `normal`), against curl-loop;
+/// 3. ingest with 10-way fan-out while the engine delivers what it stores;
+/// 4. ingest with one match per event while the engine delivers;
+/// 5. the rate one webhook is held to at 10, 1,000 and 10,000 per second, and the latency
+///    from `emit_event` to the sink's receipt at a moderate load.
+///
+/// A table of every figure beside its target closes the run (the benchmark asserts none).
 struct DeliverBench {
     /// Where run.sh put the sink and the ceilings' tools.
     var sinkPort: Int
@@ -27,6 +38,13 @@ struct DeliverBench {
     /// Webhooks sharing the throughput run: every event matches one of them, and
     /// together they may use `connections` at once.
     static let webhooks = 8
+
+    /// Webhooks each event matches in the fan-out ingest run.
+    static let fanOut = 10
+
+    /// Events per ingest run: half the deliveries of the other runs (the fan-out run
+    /// stores ten per event), and enough to last a few seconds at the targets.
+    var ingestEvents: Int { max(deliveries / 2, 20_000) }
 
     var sinkURL: String { "http://127.0.0.1:\(sinkPort)/hook" }
 
@@ -57,16 +75,81 @@ struct DeliverBench {
                     "  hookgate's transport alone (CurlTransport, 2 workers, no engine, no store): %.0f req/s = %.2f × curl-loop",
                 alone, alone / curl.rate))
 
+        var summary = [
+            SummaryRow(what: "wrk (the machine's ceiling)", measured: String(format: "%.0f req/s", wrk.rate)),
+            SummaryRow(what: "curl-loop (the transport's ceiling)", measured: String(format: "%.0f req/s", curl.rate)),
+            SummaryRow(
+                what: "transport alone (CurlTransport, no engine, no store)",
+                measured: String(format: "%.0f req/s = %.2f × curl-loop", alone, alone / curl.rate)),
+        ]
+
+        let backlog = try backlogDelivery()
+        print(
+            String(
+                format:
+                    "  hookgate, delivery path alone (backlog stored, --sync full): %8.0f deliveries/s = %.2f × curl-loop (target ≥ 0.7 × curl-loop)",
+                backlog, backlog / curl.rate))
+        summary.append(
+            SummaryRow(
+                what: "1. delivery path alone (backlog stored)",
+                measured: String(format: "%.0f deliveries/s = %.2f × curl-loop", backlog, backlog / curl.rate),
+                target: ("≥ 0.70 × curl-loop", backlog >= 0.7 * curl.rate)))
+
         for sync in ["full", "normal"] {
             let rate = try throughput(sync: sync)
             print(
                 String(
                     format:
-                        "  hookgate --sync %@: %8.0f deliveries/s = %.2f × curl-loop, %.2f × wrk (target ≥ 0.7 × curl-loop)",
+                        "  hookgate --sync %@: %8.0f deliveries/s = %.2f × curl-loop, %.2f × wrk (target ≥ 0.5 × curl-loop)",
                     sync, rate, rate / curl.rate, rate / wrk.rate))
+            summary.append(
+                SummaryRow(
+                    what: "2. emit and delivery together, --sync \(sync)",
+                    measured: String(format: "%.0f deliveries/s = %.2f × curl-loop", rate, rate / curl.rate),
+                    target: ("≥ 0.50 × curl-loop", rate >= 0.5 * curl.rate)))
         }
-        try rateHeld()
-        try latency()
+
+        let fanOutRate = try ingest(matches: Self.fanOut, events: ingestEvents)
+        print(
+            String(
+                format:
+                    "  hookgate ingest, %d matches per event, engine delivering: %8.0f events/s = %.0f deliveries stored/s (target ≥ 30000 events/s)",
+                Self.fanOut, fanOutRate, fanOutRate * Double(Self.fanOut)))
+        summary.append(
+            SummaryRow(
+                what: "3. ingest, \(Self.fanOut)-way fan-out, engine delivering",
+                measured: String(
+                    format: "%.0f events/s = %.0f deliveries stored/s", fanOutRate,
+                    fanOutRate * Double(Self.fanOut)),
+                target: ("≥ 30000 events/s", fanOutRate >= 30_000)))
+
+        let oneMatchRate = try ingest(matches: 1, events: ingestEvents)
+        print(
+            String(
+                format:
+                    "  hookgate ingest, 1 match per event, engine delivering: %8.0f events/s (target ≥ 60000 events/s)",
+                oneMatchRate))
+        summary.append(
+            SummaryRow(
+                what: "4. ingest, 1 match, engine delivering",
+                measured: String(format: "%.0f events/s", oneMatchRate),
+                target: ("≥ 60000 events/s", oneMatchRate >= 60_000)))
+
+        let rates = try rateHeld()
+        let errors = rates.map { ($0.rate - Double($0.limit)) / Double($0.limit) * 100 }
+        summary.append(
+            SummaryRow(
+                what: "5. rate held, rate_limit " + rates.map { String($0.limit) }.joined(separator: " / "),
+                measured: zip(rates, errors).map { String(format: "%.1f (%+.2f%%)", $0.rate, $1) }.joined(
+                    separator: " / ") + " per second",
+                target: ("±5% each", errors.allSatisfy { abs($0) <= 5 })))
+        let receipt = try latency()
+        summary.append(
+            SummaryRow(
+                what: "5. latency, emit_event → sink receipt, \(receipt.rate) events/s",
+                measured: String(
+                    format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms", receipt.p50, receipt.p99, receipt.max)))
+        Self.printSummary(summary)
     }
 
     /// The libcurl worker pool as the engine drives it (`--workers` 2), kept at
@@ -115,18 +198,55 @@ struct DeliverBench {
         return Double(requests) / seconds
     }
 
+    // MARK: - Delivery path alone
+
+    /// Stores a backlog of `deliveries` (each event matches one of 8 webhooks) while every
+    /// webhook allows 1 delivery a second, so almost none goes out meanwhile; then raises
+    /// each limit to 10,000 with `update_webhook` and times from just before the first
+    /// update until `stats` shows all delivered. Nothing else runs meanwhile: the engine's
+    /// scan, signing, sending and recording alone, which curl-loop bounds. Deliveries
+    /// made before the updates are not counted.
+    func backlogDelivery() throws -> Double {
+        let daemon = try startDaemon("backlog", sync: "full", webhooks: Self.webhooks)
+        defer { daemon.stop() }
+        let admin = try SocketConnection(path: daemon.socketPath)
+        let senders = (0..<Self.webhooks).map { Population.phone($0) }
+        let ids = try senders.enumerated().map { i, sender in
+            try create(admin, name: "backlog \(i)", url: sinkURL, rateLimit: 1, sender: sender)
+        }
+        let lines = (0..<deliveries).map { i in Self.emitLine(sender: senders[i % Self.webhooks]) }
+        let (emitSeconds, emitted) = try EmitBench.emitRun(lines, connections: 1, socketPath: daemon.socketPath)
+        guard emitted == deliveries else { throw BenchError("\(emitted) deliveries stored, expected \(deliveries)") }
+        // The updates go down together (pipelined), so every webhook is lifted at once.
+        let updates = ids.enumerated().flatMap { i, id in
+            JSONWriter.bytes(
+                webhookRequest(
+                    updating: id, name: "backlog \(i)", url: sinkURL, rateLimit: 10_000, sender: senders[i]))
+                + [0x0A]
+        }
+        let (deliveredBefore, _) = try delivered(admin, webhookID: nil)
+        let start = monotonicNanoseconds()
+        try admin.write(updates)
+        for _ in ids {
+            let answer = try JSONParser.parse(try admin.readLine())
+            guard answer["ok"]?.boolValue == true else { throw BenchError("update failed: \(answer)") }
+        }
+        let done = try waitDelivered(admin, deliveries, webhookID: nil)
+        let seconds = Double(done - start) / 1e9
+        print(
+            String(
+                format:
+                    "    %d events stored in %.2f s at rate_limit 1 (%d delivered meanwhile); the other %d delivered in %.2f s once lifted to 10000; RSS %.1f MiB",
+                deliveries, emitSeconds, deliveredBefore, deliveries - deliveredBefore, seconds, daemon.residentMiB))
+        return Double(deliveries - deliveredBefore) / seconds
+    }
+
     // MARK: - Throughput
 
     /// Emits `deliveries` events (each matches one of 8 webhooks) down one pipelined
     /// connection and times them from the first emit until the last is delivered.
     func throughput(sync: String) throws -> Double {
-        let directory = workDirectory + "/throughput-\(sync)"
-        try? FileManager.default.removeItem(atPath: directory)
-        let daemon = try DaemonProcess(
-            binary: binary, directory: directory,
-            arguments: daemonArguments + [
-                "--sync", sync, "--max-in-flight-per-webhook", String(max(1, connections / Self.webhooks)),
-            ])
+        let daemon = try startDaemon("throughput-\(sync)", sync: sync, webhooks: Self.webhooks)
         defer { daemon.stop() }
         let admin = try SocketConnection(path: daemon.socketPath)
         for i in 0..<Self.webhooks {
@@ -152,12 +272,43 @@ struct DeliverBench {
         return Double(deliveries) / seconds
     }
 
+    // MARK: - Ingest while delivering
+
+    /// `matches` webhooks at the sink, all filtered on the same sender and allowing 10,000
+    /// a second each, so every event stores `matches` deliveries and the engine sends them
+    /// while the events come in (as in production: ingest never has the cores to itself).
+    /// `events` emitted down one pipelined connection, timed from the first emit to the
+    /// last answer, in events a second; how many were delivered by then is printed beside.
+    func ingest(matches: Int, events: Int) throws -> Double {
+        let daemon = try startDaemon("ingest-\(matches)", sync: "full", webhooks: matches)
+        defer { daemon.stop() }
+        let admin = try SocketConnection(path: daemon.socketPath)
+        let sender = Population.phone(0)
+        for i in 0..<matches {
+            _ = try create(admin, name: "ingest \(i)", url: sinkURL, rateLimit: 10_000, sender: sender)
+        }
+        let lines = Array(repeating: Self.emitLine(sender: sender), count: events)
+        let (seconds, stored) = try EmitBench.emitRun(lines, connections: 1, socketPath: daemon.socketPath)
+        guard stored == events * matches else {
+            throw BenchError("\(stored) deliveries stored, expected \(events * matches)")
+        }
+        let (deliveredMeanwhile, _) = try delivered(admin, webhookID: nil)
+        print(
+            String(
+                format:
+                    "    %d webhook%@ at rate_limit 10000: %d events (%d deliveries stored) in %.2f s, %d delivered by the last answer; RSS %.1f MiB",
+                matches, matches == 1 ? "" : "s", events, stored, seconds, deliveredMeanwhile, daemon.residentMiB))
+        return Double(events) / seconds
+    }
+
     // MARK: - Rate held
 
     /// One webhook at each rate with a backlog to send: deliveries counted by `stats`
-    /// over a window that starts a second in (past the bucket's initial burst).
-    func rateHeld() throws {
+    /// over a window that starts a second in (past the bucket's initial burst). Each
+    /// limit with the rate held, for the summary.
+    func rateHeld() throws -> [(limit: Int, rate: Double)] {
         print("  rate held by one webhook (a backlog waiting, receiver keeping up):")
+        var rates: [(limit: Int, rate: Double)] = []
         for (limit, window) in [(10, 20.0), (1000, 10.0), (10_000, 10.0)] {
             let directory = workDirectory + "/rate-\(limit)"
             try? FileManager.default.removeItem(atPath: directory)
@@ -184,15 +335,18 @@ struct DeliverBench {
                 String(
                     format: "    rate_limit %5d: %9.1f deliveries/s over %.0f s, error %+.2f%% (target ±5%%)", limit,
                     rate, window, (rate - Double(limit)) / Double(limit) * 100))
+            rates.append((limit, rate))
         }
+        return rates
     }
 
     // MARK: - Latency
 
     /// 1,000 events a second for 5 s, each sent alone: from writing `emit_event` to the
     /// sink's log line for its webhook-id (nginx's clock has millisecond resolution: each
-    /// receipt is taken as the middle of its millisecond).
-    func latency() throws {
+    /// receipt is taken as the middle of its millisecond). The rate and the percentiles in
+    /// ms, for the summary.
+    func latency() throws -> (rate: Int, p50: Double, p99: Double, max: Double) {
         let rate = 1000
         let count = 5000
         let directory = workDirectory + "/latency"
@@ -234,12 +388,26 @@ struct DeliverBench {
             String(
                 format: "  emit_event → sink receipt, %d events/s, one webhook: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
                 rate, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0))
+        return (rate, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0)
     }
 
     // MARK: - Helpers
 
     var daemonArguments: [String] {
         ["--allow-http", "--allow-destination", "127.0.0.0/8", "--log-retention", "1h"]
+    }
+
+    /// A daemon in a fresh `workDirectory/name` for a run with `webhooks` webhooks, each
+    /// allowed `connections / webhooks` deliveries in flight: together they use the
+    /// connections the ceilings were measured with.
+    func startDaemon(_ name: String, sync: String, webhooks: Int) throws -> DaemonProcess {
+        let directory = workDirectory + "/" + name
+        try? FileManager.default.removeItem(atPath: directory)
+        return try DaemonProcess(
+            binary: binary, directory: directory,
+            arguments: daemonArguments + [
+                "--sync", sync, "--max-in-flight-per-webhook", String(max(1, connections / webhooks)),
+            ])
     }
 
     /// A bench event from `sender` (an SMS status, as the platform sends most).
@@ -269,11 +437,26 @@ struct DeliverBench {
         ]
     }
 
+    /// A `create_webhook` request for SMS statuses from `sender`; with `webhookID`, the
+    /// `update_webhook` that gives that webhook this definition (update is a full replace:
+    /// it takes every field create does).
+    func webhookRequest(
+        updating webhookID: String? = nil, name: String, url: String, rateLimit: Int, sender: String
+    ) -> JSON {
+        var request: JSONObject = ["cmd": "create_webhook"]
+        if let webhookID {
+            request["cmd"] = "update_webhook"
+            request["webhook_id"] = .string(webhookID)
+        }
+        request["name"] = .string(name)
+        request["url"] = .string(url)
+        request["rate_limit"] = .integer(rateLimit)
+        request["filter"] = ["event_type": ["SMS_STATUS"], "sender": [.string(sender)]]
+        return .object(request)
+    }
+
     func create(_ admin: SocketConnection, name: String, url: String, rateLimit: Int, sender: String) throws -> String {
-        let answer = try admin.request([
-            "cmd": "create_webhook", "name": .string(name), "url": .string(url), "rate_limit": .integer(rateLimit),
-            "filter": ["event_type": ["SMS_STATUS"], "sender": [.string(sender)]],
-        ])
+        let answer = try admin.request(webhookRequest(name: name, url: url, rateLimit: rateLimit, sender: sender))
         guard let id = answer["webhook"]?["id"]?.stringValue else { throw BenchError("create failed: \(answer)") }
         return id
     }
@@ -335,5 +518,34 @@ struct DeliverBench {
             let rate = Double(words[index - 1])
         else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed:\n\(text)") }
         return (line, rate)
+    }
+
+    // MARK: - Summary
+
+    /// A line of the closing table.
+    struct SummaryRow {
+        var what: String
+        var measured: String
+        /// The figure's target, and whether this run met it; nil where there is none.
+        var target: (text: String, met: Bool)? = nil
+    }
+
+    /// The closing table: every figure of the run on one line beside its target, so a run
+    /// reads at a glance (the lines above have the detail).
+    static func printSummary(_ rows: [SummaryRow]) {
+        let header = SummaryRow(what: "what", measured: "measured")
+        let whatWidth = ([header] + rows).map(\.what.count).max() ?? 0
+        let measuredWidth = ([header] + rows).map(\.measured.count).max() ?? 0
+        func padded(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
+        print("")
+        print("summary (delivery):")
+        print("  " + padded("what", whatWidth) + "  " + padded("measured", measuredWidth) + "  target")
+        for row in rows {
+            var line = "  " + padded(row.what, whatWidth) + "  " + padded(row.measured, measuredWidth)
+            if let target = row.target { line += "  " + target.text + (target.met ? " (met)" : " (NOT met)") }
+            print(line.replacingOccurrences(of: " +$", with: "", options: .regularExpression))
+        }
     }
 }
