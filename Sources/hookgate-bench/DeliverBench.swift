@@ -109,31 +109,27 @@ struct DeliverBench {
                     target: ("≥ 0.50 × curl-loop", rate >= 0.5 * curl.rate)))
         }
 
-        let fanOutRate = try ingest(matches: Self.fanOut, events: ingestEvents)
-        print(
-            String(
-                format:
-                    "  hookgate ingest, %d matches per event, engine delivering: %8.0f events/s = %.0f deliveries stored/s (target ≥ 30000 events/s)",
-                Self.fanOut, fanOutRate, fanOutRate * Double(Self.fanOut)))
-        summary.append(
-            SummaryRow(
-                what: "3. ingest, \(Self.fanOut)-way fan-out, engine delivering",
-                measured: String(
-                    format: "%.0f events/s = %.0f deliveries stored/s", fanOutRate,
-                    fanOutRate * Double(Self.fanOut)),
-                target: ("≥ 30000 events/s", fanOutRate >= 30_000)))
-
-        let oneMatchRate = try ingest(matches: 1, events: ingestEvents)
-        print(
-            String(
-                format:
-                    "  hookgate ingest, 1 match per event, engine delivering: %8.0f events/s (target ≥ 60000 events/s)",
-                oneMatchRate))
-        summary.append(
-            SummaryRow(
-                what: "4. ingest, 1 match, engine delivering",
-                measured: String(format: "%.0f events/s", oneMatchRate),
-                target: ("≥ 60000 events/s", oneMatchRate >= 60_000)))
+        // Ingest with the engine delivering at the daemon's default rate_limit (100 a second
+        // per webhook: the target's setting), then with every webhook allowed 10,000 a
+        // second, when delivering takes the cores ingest would use.
+        for (matches, target) in [(Self.fanOut, 30_000.0), (1, 60_000.0)] {
+            for rateLimit in [100, 10_000] {
+                let rate = try ingest(matches: matches, events: ingestEvents, rateLimit: rateLimit)
+                let what =
+                    "\(matches == 1 ? "4. ingest, 1 match" : "3. ingest, \(matches)-way fan-out"), engine delivering"
+                    + (rateLimit == 100 ? "" : " flat out")
+                print(
+                    String(
+                        format: "  hookgate %@ (rate_limit %d): %8.0f events/s = %.0f deliveries stored/s",
+                        what, rateLimit, rate, rate * Double(matches)))
+                summary.append(
+                    SummaryRow(
+                        what: what,
+                        measured: String(
+                            format: "%.0f events/s = %.0f deliveries stored/s", rate, rate * Double(matches)),
+                        target: rateLimit == 100 ? (String(format: "≥ %.0f events/s", target), rate >= target) : nil))
+            }
+        }
 
         let rates = try rateHeld()
         let errors = rates.map { ($0.rate - Double($0.limit)) / Double($0.limit) * 100 }
@@ -274,18 +270,18 @@ struct DeliverBench {
 
     // MARK: - Ingest while delivering
 
-    /// `matches` webhooks at the sink, all filtered on the same sender and allowing 10,000
-    /// a second each, so every event stores `matches` deliveries and the engine sends them
-    /// while the events come in (as in production: ingest never has the cores to itself).
-    /// `events` emitted down one pipelined connection, timed from the first emit to the
-    /// last answer, in events a second; how many were delivered by then is printed beside.
-    func ingest(matches: Int, events: Int) throws -> Double {
+    /// `matches` webhooks at the sink, all filtered on the same sender and allowing
+    /// `rateLimit` a second each, so every event stores `matches` deliveries and the engine
+    /// sends them while the events come in. `events` emitted down one pipelined
+    /// connection, timed from the first emit to the last answer, in events a second; how
+    /// many were delivered by then is printed beside.
+    func ingest(matches: Int, events: Int, rateLimit: Int) throws -> Double {
         let daemon = try startDaemon("ingest-\(matches)", sync: "full", webhooks: matches)
         defer { daemon.stop() }
         let admin = try SocketConnection(path: daemon.socketPath)
         let sender = Population.phone(0)
         for i in 0..<matches {
-            _ = try create(admin, name: "ingest \(i)", url: sinkURL, rateLimit: 10_000, sender: sender)
+            _ = try create(admin, name: "ingest \(i)", url: sinkURL, rateLimit: rateLimit, sender: sender)
         }
         let lines = Array(repeating: Self.emitLine(sender: sender), count: events)
         let (seconds, stored) = try EmitBench.emitRun(lines, connections: 1, socketPath: daemon.socketPath)
@@ -296,8 +292,9 @@ struct DeliverBench {
         print(
             String(
                 format:
-                    "    %d webhook%@ at rate_limit 10000: %d events (%d deliveries stored) in %.2f s, %d delivered by the last answer; RSS %.1f MiB",
-                matches, matches == 1 ? "" : "s", events, stored, seconds, deliveredMeanwhile, daemon.residentMiB))
+                    "    %d webhook%@ at rate_limit %d: %d events (%d deliveries stored) in %.2f s, %d delivered by the last answer; RSS %.1f MiB",
+                matches, matches == 1 ? "" : "s", rateLimit, events, stored, seconds, deliveredMeanwhile,
+                daemon.residentMiB))
         return Double(events) / seconds
     }
 
