@@ -138,6 +138,10 @@ public struct JSONParser {
             index += 1
             return .object(JSONObject(uniqueEntries: entries))
         }
+        // Room for a protocol object's members at once: growing by doubling from one
+        // copied the entries three or four times per object. Only near the top, where
+        // protocol objects are: a deep pile of objects stays as small as it was.
+        if depth <= 3 { entries.reserveCapacity(8) }
         // Duplicate keys are found by a linear scan while the object is small (protocol
         // objects are) and through a hash set of the keys once it is not, so parsing
         // stays linear in the number of members whatever the line holds.
@@ -176,7 +180,10 @@ public struct JSONParser {
     {
         if seen == nil {
             if entries.count < Self.linearKeyScanLimit {
-                return entries.contains { $0.key.hasSameBytes(as: key) }
+                // Lengths first: keys of one object rarely share one, and a native
+                // string knows its length without being read.
+                let length = key.utf8.count
+                return entries.contains { $0.key.utf8.count == length && $0.key.hasSameBytes(as: key) }
             }
             seen = Set(entries.lazy.map { ExactKey($0.key) })
         }
