@@ -118,7 +118,9 @@ enum DeliveryRows {
     }
 
     /// Rows per statement when a batch of attempts is logged and their deliveries moved
-    /// on: a statement's run costs about what a row does, so rows share one.
+    /// on: a statement's run costs about what a row does, so rows share one. The
+    /// statements are `OR FAIL`: any failure rolls the whole transaction back, so none
+    /// needs a statement journal to undo just itself.
     static let rowsPerStatement = 16
 
     /// Writes request-log lines, in order, up to `rowsPerStatement` per statement.
@@ -196,7 +198,7 @@ enum DeliveryRows {
 
     private static let insertRequests: [String] = (1...rowsPerStatement).map { count in
         """
-        INSERT INTO requests (id, at_us, delivery_seq, webhook, endpoint, event_id, event_type, attempt, http_status,
+        INSERT OR FAIL INTO requests (id, at_us, delivery_seq, webhook, endpoint, event_id, event_type, attempt, http_status,
                               error_class, error, latency_us, response_body, outcome)
         VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" }.joined(separator: ", "))
         """
@@ -206,7 +208,7 @@ enum DeliveryRows {
     /// next_attempt_us, updated_us); the seqs of the rows changed come back.
     private static let advanceMany: [String] = (1...rowsPerStatement).map { count in
         """
-        UPDATE deliveries SET state = v.column2, attempts = v.column3, next_attempt_us = v.column4,
+        UPDATE OR FAIL deliveries SET state = v.column2, attempts = v.column3, next_attempt_us = v.column4,
             updated_us = v.column5
         FROM (VALUES \((0..<count).map { _ in "(?, ?, ?, ?, ?)" }.joined(separator: ", "))) AS v
         WHERE deliveries.seq = v.column1 AND deliveries.state = 'pending'

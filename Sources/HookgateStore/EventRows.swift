@@ -16,8 +16,10 @@ enum EventRows {
     /// `insertDelivery` for `count` webhooks at once (1...`deliveriesPerStatement`):
     /// `?1` the event's seq, `?2` the time, `?3`... the webhook ids. One statement per
     /// event's fan-out, not per webhook: each statement run costs about what a row does.
+    /// `OR FAIL`: a failed row fails the whole transaction anyway (it is rolled back), so
+    /// the statement needs no journal of its own to undo just itself.
     static let insertDeliveries: [String] = (1...deliveriesPerStatement).map { count in
-        "INSERT INTO deliveries (event_seq, webhook_id, state, attempts, next_attempt_us, created_us, updated_us) VALUES "
+        "INSERT OR FAIL INTO deliveries (event_seq, webhook_id, state, attempts, next_attempt_us, created_us, updated_us) VALUES "
             + (0..<count).map { "(?1, ?\($0 + 3), 'pending', 0, ?2, ?2, ?2)" }.joined(separator: ", ")
     }
 
