@@ -129,18 +129,15 @@ enum DeliveryRows {
     ) throws(StoreError) -> [LoggedRequest] {
         var logged: [LoggedRequest] = []
         logged.reserveCapacity(records.count)
-        var start = 0
-        while start < records.count {
-            let end = min(start + rowsPerStatement, records.count)
+        for chunk in records.indices.chunks(of: rowsPerStatement) {
             var bindings: [SQLValue] = []
-            bindings.reserveCapacity(14 * (end - start))
-            for record in records[start..<end] {
+            bindings.reserveCapacity(14 * chunk.count)
+            for record in records[chunk] {
                 let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
                 try appendBindings(of: line, to: &bindings, connection, keys: &keys)
                 logged.append(line)
             }
-            try connection.query(insertRequests[end - start - 1], bindings)
-            start = end
+            try connection.query(insertRequests[chunk.count - 1], bindings)
         }
         return logged
     }
@@ -160,20 +157,17 @@ enum DeliveryRows {
     /// cancelled one stays as it is).
     static func advance(_ connection: SQLiteConnection, _ records: [AttemptRecord]) throws(StoreError) -> Set<Int64> {
         var moved: Set<Int64> = []
-        var start = 0
-        while start < records.count {
-            let end = min(start + rowsPerStatement, records.count)
+        for chunk in records.indices.chunks(of: rowsPerStatement) {
             var bindings: [SQLValue] = []
-            bindings.reserveCapacity(5 * (end - start))
-            for record in records[start..<end] {
+            bindings.reserveCapacity(5 * chunk.count)
+            for record in records[chunk] {
                 bindings.append(.integer(record.deliverySeq))
                 bindings.append(.text(state(after: record.outcome).rawValue))
                 bindings.append(.integer(Int64(record.attempt)))
                 bindings.append(.integer(record.nextAttemptAt?.microseconds ?? record.at.microseconds))
                 bindings.append(.integer(record.at.microseconds))
             }
-            try connection.query(advanceMany[end - start - 1], bindings) { row in moved.insert(row.integer(0)) }
-            start = end
+            try connection.query(advanceMany[chunk.count - 1], bindings) { row in moved.insert(row.integer(0)) }
         }
         return moved
     }

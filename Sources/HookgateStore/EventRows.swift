@@ -27,14 +27,11 @@ enum EventRows {
     static func insertDeliveries(
         _ connection: SQLiteConnection, eventSeq: Int64, webhookIDs: [String], now: Int64
     ) throws(StoreError) {
-        var start = 0
-        while start < webhookIDs.count {
-            let end = min(start + deliveriesPerStatement, webhookIDs.count)
+        for chunk in webhookIDs.indices.chunks(of: deliveriesPerStatement) {
             var bindings: [SQLValue] = [.integer(eventSeq), .integer(now)]
-            bindings.reserveCapacity(2 + end - start)
-            for id in webhookIDs[start..<end] { bindings.append(.text(id)) }
-            try connection.query(insertDeliveries[end - start - 1], bindings)
-            start = end
+            bindings.reserveCapacity(2 + chunk.count)
+            for id in webhookIDs[chunk] { bindings.append(.text(id)) }
+            try connection.query(insertDeliveries[chunk.count - 1], bindings)
         }
     }
 

@@ -43,15 +43,17 @@ private func attempt(_ due: DueDelivery, at: Timestamp, outcome: RequestOutcome,
         userAgent: "hookgate/test", responseBody: Array("ok".utf8), outcome: outcome, nextAttemptAt: next)
 }
 
-/// A webhook `orders` with `count` deliveries pending, all due at 0, as the scheduler
-/// reads them.
-private func ordersWithPending(_ store: SQLiteStore, _ count: Int) async throws -> (Webhook, [DueDelivery]) {
+/// A webhook `orders` with `count` deliveries pending, all due at 0, and the first
+/// `read` of them as the scheduler reads them.
+private func ordersWithPending(_ store: SQLiteStore, _ count: Int, read: Int = 10) async throws
+    -> (Webhook, [DueDelivery])
+{
     let hook = webhook("orders")
     try await store.insertWebhook(hook)
     for _ in 0..<count {
         _ = try await store.appendEvent(try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
     }
-    return (hook, try await store.dueDeliveries(now: seconds(0), limit: 10))
+    return (hook, try await store.dueDeliveries(now: seconds(0), limit: read))
 }
 
 private func withStore(_ body: (SQLiteStore) async throws -> Void) async throws {
@@ -272,14 +274,8 @@ struct DeliveryRowsTests {
     /// cancelled and is not counted again.
     @Test func aLargeBatchIsLoggedAndMovedOnWhole() async throws {
         try await withStore { store in
-            let hook = webhook("orders")
-            try await store.insertWebhook(hook)
             let count = DeliveryRows.rowsPerStatement * 2 + 5
-            for _ in 0..<count {
-                _ = try await store.appendEvent(
-                    try newEvent(at: seconds(0)), router: FixedRouter(webhookIDs: [hook.id]))
-            }
-            let due = try await store.dueDeliveries(now: seconds(0), limit: count)
+            let (hook, due) = try await ordersWithPending(store, count, read: count)
             #expect(due.count == count)
             let outcomes: [RequestOutcome] = [.delivered, .retrying, .failed]
             let records = due.enumerated().map { index, delivery in

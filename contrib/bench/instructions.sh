@@ -7,20 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
-packages=(valgrind nginx gcc python3 binutils)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-        echo "instructions.sh: missing Debian packages; run as root: apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+source contrib/bench/ensure-packages.sh
+ensure_packages instructions.sh valgrind nginx gcc python3 binutils
 
 binary=""
 if [ "${1:-}" = "--binary" ]; then

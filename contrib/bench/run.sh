@@ -29,19 +29,8 @@ done
 packages=(nginx wrk gcc libcurl4-openssl-dev python3)
 # instructions.sh's own, checked here so a missing one shows before the run, not after.
 if [ "$instructions" -eq 1 ]; then packages+=(valgrind binutils); fi
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-        echo "run.sh: missing Debian packages; run as root: apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+source contrib/bench/ensure-packages.sh
+ensure_packages run.sh "${packages[@]}"
 
 swift build -c release --product hookgate
 swift build -c release --product hookgate-bench
