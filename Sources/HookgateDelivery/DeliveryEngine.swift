@@ -88,9 +88,10 @@ public final class DeliveryEngine: @unchecked Sendable {
     /// deliveries due earlier pull it back. Dropping one is always safe: the scan then
     /// steps over what is held, as it would without.
     private var cursors: [String: DueCursor] = [:]
-    /// The earliest due time of deliveries announced while a scan was out, by webhook: the
-    /// scan's snapshot may predate them, so its cursor must not pass them.
-    private var createdDuringScan: [String: Timestamp] = [:]
+    /// The earliest due time of pending deliveries made known while a scan was out (new
+    /// ones, recorded retries), by webhook: the scan's snapshot may predate them, so the
+    /// cursor it leaves must not pass them.
+    private var dueDuringScan: [String: Timestamp] = [:]
     private var scanning = false
     /// Webhooks released (`release`) while a scan was out.
     private var releasedDuringScan: Set<String> = []
@@ -205,15 +206,16 @@ public final class DeliveryEngine: @unchecked Sendable {
             for (id, due) in created {
                 self.hints.note(id, at: now)
                 self.pullCursor(of: id, backTo: due)
-                if self.scanning { self.createdDuringScan[id] = min(self.createdDuringScan[id] ?? due, due) }
             }
             self.scan()
         }
     }
 
-    /// A pending delivery of the webhook is due at `due`: its cursor must not be past it.
+    /// A pending delivery of the webhook is due at `due`: its cursor must not be past it,
+    /// nor the one a scan out now leaves.
     private func pullCursor(of id: String, backTo due: Timestamp) {
         if let cursor = cursors[id], cursor > DueCursor.before(due) { cursors[id] = DueCursor.before(due) }
+        if scanning { dueDuringScan[id] = min(dueDuringScan[id] ?? due, due) }
     }
 
     /// One round of the scheduler: what the timer runs every `tickMicroseconds`, and what
@@ -393,12 +395,13 @@ public final class DeliveryEngine: @unchecked Sendable {
                 if !passable {
                     cursors[id] = nil
                 } else if let last = webhook.deliveries.last {
-                    cursors[id] = DueCursor(nextAttemptAt: last.nextAttemptAt, deliverySeq: last.deliverySeq)
-                    if let created = createdDuringScan[id] { pullCursor(of: id, backTo: created) }
+                    var cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, deliverySeq: last.deliverySeq)
+                    if let due = dueDuringScan[id] { cursor = min(cursor, DueCursor.before(due)) }
+                    cursors[id] = cursor
                 }
             }
         }
-        createdDuringScan.removeAll()
+        dueDuringScan.removeAll()
         releasedDuringScan.removeAll()
         recordedDuringScan.removeAll()
         sendReady()
