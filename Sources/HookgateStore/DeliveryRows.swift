@@ -78,21 +78,23 @@ enum DeliveryRows {
         ) { row in
             pending.append((row.integer(0), row.integer(1), row.text(2), row.text(3)))
         }
-        var logged: [LoggedRequest] = []
+        var records: [AttemptRecord] = []
+        records.reserveCapacity(pending.count)
         for delivery in pending {
             guard let eventType = EventType(exactly: delivery.eventType) else {
                 throw StoreError(code: SQLITE_CORRUPT, message: "event \(delivery.eventID) has an unreadable type")
             }
-            let record = AttemptRecord(
-                deliverySeq: delivery.seq, at: job.at, webhookID: webhookID, eventID: delivery.eventID,
-                eventType: eventType, attempt: Int(delivery.attempts) + 1, url: job.url, httpStatus: nil,
-                errorClass: nil, error: job.reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
-                outcome: .cancelled, nextAttemptAt: nil)
-            logged.append(try logRequest(connection, record, keys: &keys))
+            records.append(
+                AttemptRecord(
+                    deliverySeq: delivery.seq, at: job.at, webhookID: webhookID, eventID: delivery.eventID,
+                    eventType: eventType, attempt: Int(delivery.attempts) + 1, url: job.url, httpStatus: nil,
+                    errorClass: nil, error: job.reason, latencyMicroseconds: nil, userAgent: "", responseBody: [],
+                    outcome: .cancelled, nextAttemptAt: nil))
             try connection.query(
                 "UPDATE deliveries SET state = 'cancelled', updated_us = ? WHERE seq = ?",
                 [.integer(job.at.microseconds), .integer(delivery.seq)])
         }
+        let logged = try logRequests(connection, records, keys: &keys)
         changes.end(webhookID: webhookID, as: .cancelled, pending.count)
         try changes.write(connection)
         var next = end
@@ -208,16 +210,5 @@ enum DeliveryRows {
         WHERE deliveries.seq = v.column1 AND deliveries.state = 'pending'
         RETURNING deliveries.seq
         """
-    }
-
-    /// Writes one request-log line.
-    static func logRequest(_ connection: SQLiteConnection, _ record: AttemptRecord, keys: inout RequestLogKeys)
-        throws(StoreError) -> LoggedRequest
-    {
-        let line = LoggedRequest(id: Identifiers.timeOrderedUUID(at: record.at), record: record)
-        var bindings: [SQLValue] = []
-        try appendBindings(of: line, to: &bindings, connection, keys: &keys)
-        try connection.query(insertRequests[0], bindings)
-        return line
     }
 }

@@ -33,64 +33,76 @@ enum DueRows {
         // when to look again. Each row comes with its event, read only for rows taken.
         var deliveries: [DueDelivery] = []
         var nextDue: Timestamp?
-        var after = (next: query.after?.nextAttemptAt.microseconds ?? .min, seq: query.after?.deliverySeq ?? .min)
-        while true {
-            var rows = 0
-            var stopped = false
-            try connection.queryRows(
+        try walkPending(connection, .withEvents, webhookID: query.webhookID, after: query.after) {
+            seq, next, row throws(StoreError) in
+            if next > now.microseconds {
+                nextDue = Timestamp(microseconds: next)
+                return false
+            }
+            if deliveries.count == query.limit {
+                nextDue = now
+                return false
+            }
+            guard !claimed.contains(seq) else { return true }
+            guard let type = EventType(exactly: row.text(4)) else {
+                throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
+            }
+            deliveries.append(
+                DueDelivery(
+                    deliverySeq: seq, attempts: Int(row.integer(2)), nextAttemptAt: Timestamp(microseconds: next),
+                    eventID: row.text(3), eventType: type, payload: row.blob(5), webhookID: query.webhookID,
+                    webhookName: webhook.name, url: webhook.url, rateLimit: webhook.rateLimit,
+                    secrets: webhook.secrets))
+            return true
+        }
+        return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
+    }
+
+    /// What a walk reads per row: columns 0 and 1 are always the delivery's seq and due
+    /// time.
+    private enum WalkColumns {
+        /// The index alone.
+        case dueOrder
+        /// With the delivery's attempts (2) and its event's id, type and payload (3–5).
+        case withEvents
+
+        var sql: String {
+            switch self {
+            case .dueOrder:
+                """
+                SELECT d.seq, d.next_attempt_us FROM deliveries d INDEXED BY deliveries_pending
+                WHERE d.webhook_id = ?1 AND d.state = 'pending' AND (d.next_attempt_us, d.seq) > (?2, ?3)
+                ORDER BY d.next_attempt_us, d.seq LIMIT ?4
+                """
+            case .withEvents:
                 """
                 SELECT d.seq, d.next_attempt_us, d.attempts, e.id, e.event_type, e.payload
                 FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.event_seq
                 WHERE d.webhook_id = ?1 AND d.state = 'pending' AND (d.next_attempt_us, d.seq) > (?2, ?3)
                 ORDER BY d.next_attempt_us, d.seq LIMIT ?4
-                """, [.text(query.webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))],
-                while: { row throws(StoreError) in
-                    rows += 1
-                    after = (row.integer(1), row.integer(0))
-                    if after.next > now.microseconds {
-                        nextDue = Timestamp(microseconds: after.next)
-                        stopped = true
-                    } else if deliveries.count == query.limit {
-                        nextDue = now
-                        stopped = true
-                    } else if !claimed.contains(after.seq) {
-                        guard let type = EventType(exactly: row.text(4)) else {
-                            throw StoreError(code: SQLITE_CORRUPT, message: "event \(row.text(3)) has an unknown type")
-                        }
-                        deliveries.append(
-                            DueDelivery(
-                                deliverySeq: after.seq, attempts: Int(row.integer(2)),
-                                nextAttemptAt: Timestamp(microseconds: after.next), eventID: row.text(3),
-                                eventType: type, payload: row.blob(5), webhookID: query.webhookID,
-                                webhookName: webhook.name, url: webhook.url, rateLimit: webhook.rateLimit,
-                                secrets: webhook.secrets))
-                    }
-                    return !stopped
-                })
-            if stopped || rows < walkPage { break }
+                """
+            }
         }
-        return DueWebhook(webhookID: query.webhookID, deliveries: deliveries, nextDue: nextDue)
     }
 
-    /// Visits a webhook's pending deliveries in due order, `walkPage` index entries per
-    /// query, until `visit` returns false or the range ends.
+    /// Visits a webhook's pending deliveries in due order after `start` (nil: from the
+    /// first), `walkPage` index entries per query, until `visit` returns false or the
+    /// range ends.
     private static func walkPending(
-        _ connection: SQLiteConnection, webhookID: String, _ visit: (_ seq: Int64, _ next: Int64) -> Bool
+        _ connection: SQLiteConnection, _ columns: WalkColumns, webhookID: String, after start: DueCursor? = nil,
+        _ visit: (_ seq: Int64, _ next: Int64, _ row: SQLRow) throws(StoreError) -> Bool
     ) throws(StoreError) {
-        var after = (next: Int64.min, seq: Int64.min)
+        var after = (next: start?.nextAttemptAt.microseconds ?? .min, seq: start?.deliverySeq ?? .min)
+        let sql = columns.sql
         while true {
             var rows = 0
             var stopped = false
             try connection.queryRows(
-                """
-                SELECT seq, next_attempt_us FROM deliveries INDEXED BY deliveries_pending
-                WHERE webhook_id = ?1 AND state = 'pending' AND (next_attempt_us, seq) > (?2, ?3)
-                ORDER BY next_attempt_us, seq LIMIT ?4
-                """, [.text(webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))],
-                while: { row in
+                sql, [.text(webhookID), .integer(after.next), .integer(after.seq), .integer(Int64(walkPage))],
+                while: { row throws(StoreError) in
                     rows += 1
                     after = (row.integer(1), row.integer(0))
-                    stopped = !visit(after.seq, after.next)
+                    stopped = try !visit(after.seq, after.next, row)
                     return !stopped
                 })
             if stopped || rows < walkPage { return }
@@ -128,7 +140,7 @@ enum DueRows {
         ) { row in webhooks.append(row.text(0)) }
         var oldest: Int64?
         for id in webhooks {
-            try walkPending(connection, webhookID: id) { seq, next in
+            try walkPending(connection, .dueOrder, webhookID: id) { seq, next, _ in
                 guard next <= now.microseconds else { return false }
                 guard sent.contains(seq) else {
                     oldest = min(oldest ?? .max, next)
