@@ -32,6 +32,7 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "HookgateCore",
             dependencies: [
@@ -65,6 +66,7 @@ let package = Package(
         .executableTarget(
             name: "hookgate",
             dependencies: [
+                "CMalloc",
                 "HookgateCore",
                 "HookgateStore",
                 "HookgateDelivery",
@@ -86,7 +88,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "HookgateCoreTests", dependencies: ["HookgateCore"]),
+        .testTarget(
+            name: "HookgateCoreTests",
+            dependencies: ["HookgateCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "HookgateStoreTests", dependencies: ["HookgateCore", "HookgateStore"]),
         .testTarget(
             name: "HookgateDeliveryTests",

@@ -114,7 +114,13 @@ public enum Base64 {
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        encode(bytes, appendingTo: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The encoding appended to `out`, with no string in between.
+    public static func encode(_ bytes: some Collection<UInt8>, appendingTo out: inout [UInt8]) {
+        out.reserveCapacity(out.count + (bytes.count + 2) / 3 * 4)
         var iterator = bytes.makeIterator()
         while let b0 = iterator.next() {
             let b1 = iterator.next()
@@ -124,7 +130,6 @@ public enum Base64 {
             out.append(b1 == nil ? UInt8(ascii: "=") : alphabet[Int((b1! & 0x0F) << 2 | (b2 ?? 0) >> 6)])
             out.append(b2 == nil ? UInt8(ascii: "=") : alphabet[Int(b2! & 0x3F)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ text: String) -> [UInt8]? {

@@ -25,19 +25,23 @@ public enum DeliveryRequestBuilder {
         let body = body(payload: delivery.payload, webhookID: delivery.webhookID, webhookName: delivery.webhookName)
         let messageID = messageID(eventID: delivery.eventID, webhookID: delivery.webhookID)
         let timestamp = time.seconds
-        let signature = WebhookSigner.signatureHeader(
-            messageID: messageID, timestamp: timestamp, body: body, keys: keys)
+        var signatureLine = Array("webhook-signature: ".utf8)
+        WebhookSigner.appendSignatures(
+            messageID: messageID, timestamp: timestamp, body: body, keys: keys, to: &signatureLine)
         return DeliveryRequest(
             tag: tag, url: delivery.url,
             headers: [
-                "Content-Type: application/json",
-                "User-Agent: \(userAgent)",
-                "webhook-id: \(messageID)",
-                "webhook-timestamp: \(timestamp)",
-                "webhook-signature: \(signature)",
+                contentTypeLine,
+                userAgentLine,
+                "webhook-id: " + messageID,
+                "webhook-timestamp: " + String(timestamp),
+                String(decoding: signatureLine, as: UTF8.self),
             ],
             body: body)
     }
+
+    static let contentTypeLine = "Content-Type: application/json"
+    static let userAgentLine = "User-Agent: " + userAgent
 
     /// The payload with `webhook_id` and `webhook_name` after `timestamp`, as the
     /// platform orders them. The store writes payloads as `{"event_type":…,"timestamp":…,`

@@ -15,6 +15,8 @@ import ServiceLifecycle
 @main
 struct Main {
     static func main() async {
+        // Before any thread of the daemon's allocates.
+        MallocArenas.limitToCores(environment: ProcessInfo.processInfo.environment)
         do {
             let arguments = try EnvironmentFlag.arguments(
                 merging: Array(CommandLine.arguments.dropFirst()), flags: HookgateCommand.environmentFlags)

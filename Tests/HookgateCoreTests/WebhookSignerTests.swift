@@ -1,3 +1,4 @@
+import Crypto
 import HookgateCore
 import Testing
 
@@ -43,5 +44,38 @@ struct WebhookSignerTests {
         #expect(
             WebhookSigner.signatureHeader(messageID: "m1", timestamp: 10, body: Array("[]".utf8), secrets: [secret])
                 != base)
+    }
+}
+
+/// The signer's own HMAC against swift-crypto's, over keys around SHA-256's 64-byte block
+/// (shorter keys are padded, longer ones hashed first) and messages split into parts.
+@Suite("SigningKey")
+struct SigningKeyTests {
+    static let keyLengths = [1, 16, 24, 32, 55, 63, 64, 65, 100, 128, 129, 200]
+    static let messageLengths = [0, 1, 55, 56, 63, 64, 65, 119, 128, 1000, 4097]
+
+    @Test(arguments: keyLengths)
+    func matchesCryptosHMACForEveryMessageLength(keyLength: Int) {
+        let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let signingKey = SigningKey(keyBytes: key)
+        for length in Self.messageLengths {
+            let message = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ keyLength) }
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+            let split = length / 3
+            let ours = message.withUnsafeBytes { bytes in
+                signingKey.authenticationCode(
+                    UnsafeRawBufferPointer(rebasing: bytes[..<split]), UnsafeRawBufferPointer(rebasing: bytes[split...])
+                )
+            }
+            #expect(Array(ours) == expected, "key \(keyLength) bytes, message \(length) bytes")
+        }
+    }
+
+    @Test func aKeySignsTheSameTwice() {
+        let signingKey = SigningKey(keyBytes: Array(repeating: 9, count: 24))
+        let message = Array("msg_1.2.{}".utf8)
+        let first = message.withUnsafeBytes { signingKey.authenticationCode($0) }
+        let second = message.withUnsafeBytes { signingKey.authenticationCode($0) }
+        #expect(first == second)
     }
 }
