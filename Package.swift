@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "hookgate", targets: ["hookgate"]),
         .executable(name: "hookgate-bench", targets: ["hookgate-bench"]),
+        .library(name: "HookgateClient", targets: ["HookgateClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -63,10 +64,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        .target(
+            name: "HookgateClient",
+            dependencies: [
+                "HookgateCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "hookgate",
             dependencies: [
                 "CMalloc",
+                "HookgateClient",
                 "HookgateCore",
                 "HookgateStore",
                 "HookgateDelivery",

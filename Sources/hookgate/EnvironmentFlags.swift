@@ -40,7 +40,7 @@ struct EnvironmentFlag {
                 }
             }
         }
-        // Flags go before the optional `serve` positional, which the parser accepts anywhere.
+        // After everything on the command line, so after the `serve` subcommand.
         return commandLine + fromEnvironment
     }
 
