@@ -138,12 +138,13 @@ extension HookgateClient {
         }
     }
 
-    /// A new series of attempts for the event and webhook; returns its delivery id.
-    public func redeliver(eventID: String, webhookID: String) async throws -> String {
+    /// A new series of attempts for the event and webhook; returns its delivery id (the
+    /// store's sequence number).
+    public func redeliver(eventID: String, webhookID: String) async throws -> Int {
         let answer = try await send([
             "cmd": "redeliver", "event_id": .string(eventID), "webhook_id": .string(webhookID),
         ])
-        return try AnswerFields(answer, "").string("delivery_id")
+        return try AnswerFields(answer, "").integer("delivery_id")
     }
 
     /// Sends again what failed for good in the window; returns how many.

@@ -85,7 +85,7 @@ struct RedeliverCommand: ClientCommand {
         let answer = try await client.send([
             "cmd": "redeliver", "event_id": .string(eventID), "webhook_id": .string(webhookID),
         ])
-        output.answer(answer) { TextTable.fields([("delivery id", answer["delivery_id"]?.stringValue ?? "")]) }
+        output.answer(answer) { TextTable.fields([("delivery id", answer["delivery_id"].map { JSONWriter.string($0) } ?? "")]) }
     }
 }
 
