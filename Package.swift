@@ -77,6 +77,9 @@ let package = Package(
             dependencies: [
                 "CMalloc",
                 "HookgateClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "HookgateCore",
                 "HookgateStore",
                 "HookgateDelivery",
@@ -115,7 +118,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["HookgateCore", "HookgateStore", "HookgateDelivery", "hookgate"],
+            dependencies: ["HookgateClient", "HookgateCore", "HookgateStore", "HookgateDelivery", "hookgate"],
             resources: []
         ),
     ],

@@ -17,6 +17,11 @@ public struct MatchResult: Sendable, Equatable {
     public struct Match: Sendable, Equatable {
         public var webhookID: String
         public var name: String
+
+        public init(webhookID: String, name: String) {
+            self.webhookID = webhookID
+            self.name = name
+        }
     }
     public struct Rejection: Sendable, Equatable {
         public var webhookID: String

@@ -42,7 +42,7 @@ struct HookgateCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PingCommand.self, WebhooksCommand.self, EmitCommand.self, MatchCommand.self,
             RequestsCommand.self, RedeliverCommand.self, RecoverCommand.self, StatsCommand.self,
-            HealthCommand.self,
+            HealthCommand.self, ReceiveCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

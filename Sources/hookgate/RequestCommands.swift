@@ -85,7 +85,9 @@ struct RedeliverCommand: ClientCommand {
         let answer = try await client.send([
             "cmd": "redeliver", "event_id": .string(eventID), "webhook_id": .string(webhookID),
         ])
-        output.answer(answer) { TextTable.fields([("delivery id", answer["delivery_id"].map { JSONWriter.string($0) } ?? "")]) }
+        output.answer(answer) {
+            TextTable.fields([("delivery id", answer["delivery_id"].map { JSONWriter.string($0) } ?? "")])
+        }
     }
 }
 

@@ -43,7 +43,9 @@ enum HTTPGet {
         throw TestFailure("the metrics listener did not answer within \(timeout) s")
     }
 
-    static func request(_ method: String = "GET", port: Int, path: String) throws -> HTTPResponse {
+    static func request(
+        _ method: String = "GET", port: Int, path: String, headers: [(String, String)] = [], body: [UInt8] = []
+    ) throws -> HTTPResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -56,7 +58,7 @@ enum HTTPGet {
             }
         }
         guard connected == 0 else { throw TestFailure("cannot connect to 127.0.0.1:\(port)") }
-        return try exchange(fd, method: method, path: path)
+        return try exchange(fd, method: method, path: path, headers: headers, body: body)
     }
 
     static func request(_ method: String = "GET", unixPath: String, path: String) throws -> HTTPResponse {
@@ -76,10 +78,15 @@ enum HTTPGet {
         return try exchange(fd, method: method, path: path)
     }
 
-    private static func exchange(_ fd: Int32, method: String, path: String) throws -> HTTPResponse {
+    private static func exchange(
+        _ fd: Int32, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = []
+    ) throws -> HTTPResponse {
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: hookgate\r\nConnection: close\r\n\r\n".utf8)
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: hookgate\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if !body.isEmpty { head += "Content-Length: \(body.count)\r\n" }
+        let request = Array((head + "\r\n").utf8) + body
         guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
             throw TestFailure("cannot send the request")
         }
