@@ -10,6 +10,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 out=.build/debian
 if [ "${1:-}" = "--out" ]; then out=$2; fi
+# Debian's usual variables name the maintainer; set them to the team's real address.
+maintainer="${DEBFULLNAME:-hookgate maintainers} <${DEBEMAIL:-maintainers@hookgate.example.org}>"
 
 source contrib/bench/ensure-packages.sh
 ensure_packages build-deb.sh dpkg-dev fakeroot binutils libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config
@@ -41,19 +43,20 @@ doc=$root/usr/share/doc/hookgate
 install -m 0644 proto-spec/PROTOCOL.md README.md docs/ARCHITECTURE.md "$doc/"
 install -d "$doc/schemas"
 install -m 0644 proto-spec/schemas/*.json "$doc/schemas/"
+built=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 cat > "$doc/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: hookgate
 
 Files: *
-Copyright: the hookgate authors
+Copyright: $(date -u -d @"$built" +%Y) the hookgate authors
 License: all-rights-reserved
  The hookgate repository states no license yet; until it does, its authors
  reserve all rights. Set the license here once the project has chosen one.
 COPYRIGHT
-printf 'hookgate (%s) unstable; urgency=medium\n\n  * Built from the hookgate repository.\n\n -- hookgate maintainers <hookgate@localhost>  %s\n' \
-    "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" \
-    | gzip -9n > "$doc/changelog.Debian.gz"
+# A native package (no Debian revision): its changelog is changelog.gz.
+printf 'hookgate (%s) unstable; urgency=medium\n\n  * Built from the hookgate repository.\n\n -- %s  %s\n' \
+    "$version" "$maintainer" "$(date -R -d @"$built")" | gzip -9n > "$doc/changelog.gz"
 
 # Depends: from the libraries the binary really links (dpkg-shlibdeps reads a
 # debian/control, so it runs in a scratch source tree).
@@ -67,7 +70,7 @@ cat > "$root/DEBIAN/control" <<CONTROL
 Package: hookgate
 Version: $version
 Architecture: $architecture
-Maintainer: hookgate maintainers <hookgate@localhost>
+Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: $depends
 Section: net
