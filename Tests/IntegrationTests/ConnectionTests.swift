@@ -136,7 +136,8 @@ import Testing
     @Test func helpDocumentsEveryFlagAndItsVariable() throws {
         let directory = try TemporaryDirectory()
         let help = try ChildProcess(
-            executable: HookgateBinary.path, arguments: ["--help"], environment: ChildProcess.cleanEnvironment,
+            // The daemon's flags are serve's; `hookgate --help` lists the subcommands.
+            executable: HookgateBinary.path, arguments: ["serve", "--help"], environment: ChildProcess.cleanEnvironment,
             outputPath: directory.file("help.txt"))
         #expect(try help.waitForExit(timeout: 20) == 0)
         let output = try String(contentsOfFile: directory.file("help.txt"), encoding: .utf8)

@@ -88,9 +88,7 @@ import Testing
         #expect(address.withSockaddr { bind(listener, $0, $1) } == 0)
         #expect(listen(listener, 8) == 0)
         let client = HookgateClient(socketPath: path, timeout: .milliseconds(200))
-        let started = ContinuousClock.now
         await #expect(throws: HookgateClientError.timedOut(seconds: 0.2)) { _ = try await client.ping() }
-        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func typedCallsCoverEveryCommandAndErrorsCarryCodeMessageAndField() async throws {
