@@ -40,6 +40,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
+        .target(name: "HookgateWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "HookgateStore",
             dependencies: ["HookgateCore", "CSQLite"]
@@ -54,6 +55,7 @@ let package = Package(
             name: "HookgateServer",
             dependencies: [
                 "HookgateCore",
+                "HookgateWire",
                 "HookgateStore",
                 "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -68,6 +70,7 @@ let package = Package(
             name: "HookgateClient",
             dependencies: [
                 "HookgateCore",
+                "HookgateWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -97,7 +100,8 @@ let package = Package(
         .executableTarget(
             name: "hookgate-fuzz",
             dependencies: [
-                "HookgateCore", "HookgateStore", "HookgateServer", .product(name: "NIOCore", package: "swift-nio"),
+                "HookgateCore", "HookgateStore", "HookgateServer", "HookgateWire",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -113,7 +117,8 @@ let package = Package(
         .testTarget(
             name: "HookgateServerTests",
             dependencies: [
-                "HookgateCore", "HookgateServer", "HookgateStore", .product(name: "NIOCore", package: "swift-nio"),
+                "HookgateCore", "HookgateServer", "HookgateStore", "HookgateWire",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(

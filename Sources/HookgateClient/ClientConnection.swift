@@ -1,4 +1,5 @@
 import HookgateCore
+import HookgateWire
 import NIOCore
 import NIOPosix
 
@@ -14,6 +15,8 @@ struct ClientConnection: Sendable {
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(LineFrameDecoder(maxLineBytes: ResponseLineHandler.maxLineBytes)))
                         try channel.pipeline.syncOperations.addHandler(ResponseLineHandler())
                     }
                 }
@@ -73,9 +76,11 @@ struct ClientConnection: Sendable {
     }
 
     /// Writes `line` and gives every line after its acknowledgement to `continuation`.
-    func stream(_ line: [UInt8], into continuation: AsyncThrowingStream<JSONObject, any Error>.Continuation) {
+    func stream(
+        _ line: [UInt8], into continuation: AsyncThrowingStream<JSONObject, any Error>.Continuation, flow: StreamFlow
+    ) {
         let handler = self.handler
-        channel.eventLoop.execute { handler.value.send(line, waiter: .stream(continuation)) }
+        channel.eventLoop.execute { handler.value.send(line, waiter: .stream(continuation, flow)) }
     }
 
     func close() {
@@ -102,8 +107,12 @@ extension Duration {
 }
 
 extension TimeAmount {
+    /// Clamped to what TimeAmount holds (about 292 years).
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        self =
+            overflow
+            ? .nanoseconds(seconds < 0 ? .min : .max) : .nanoseconds(nanoseconds &+ attoseconds / 1_000_000_000)
     }
 }

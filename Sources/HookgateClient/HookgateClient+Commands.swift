@@ -127,15 +127,10 @@ extension HookgateClient {
     }
 
     /// Every attempt as it finishes, from now on, for one webhook or all.
-    public nonisolated func tailRequests(webhookID: String? = nil) -> AsyncThrowingStream<RequestItem, any Error> {
+    public nonisolated func tailRequests(webhookID: String? = nil) -> HookgateStream<RequestItem> {
         var request: JSONObject = ["cmd": "tail_requests"]
         if let webhookID { request["webhook_id"] = .string(webhookID) }
-        let lines = stream(request)
-        return AsyncThrowingStream { () async throws -> RequestItem? in
-            var iterator = lines.makeAsyncIterator()
-            guard let line = try await iterator.next() else { return nil }
-            return try RequestItem(json: line)
-        }
+        return stream(request) { line in try RequestItem(json: line) }
     }
 
     /// A new series of attempts for the event and webhook; returns its delivery id (the

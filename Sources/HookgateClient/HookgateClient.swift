@@ -17,6 +17,8 @@ public actor HookgateClient {
     private var connecting: Task<ClientConnection, any Error>?
     /// Connections opened so far (the first and every reconnection).
     public private(set) var connectionsOpened = 0
+    /// Counts `close()` calls: a connection that opens after one is closed at once.
+    private var generation = 0
 
     public init(
         socketPath: String, timeout: Duration = .seconds(30),
@@ -30,6 +32,7 @@ public actor HookgateClient {
     /// Sends one request object (`cmd` and its fields; no `id` needed) and returns the
     /// whole `ok: true` answer, or throws the daemon's error.
     public func send(_ request: JSONObject) async throws -> JSONObject {
+        try Self.refuseStreaming(request)
         let connection = try await liveConnection()
         return try await connection.request(JSONWriter.bytes(.object(request)), timeout: timeout)
     }
@@ -37,41 +40,65 @@ public actor HookgateClient {
     /// Writes every request before reading any answer, and gives the answers in the same
     /// order: a pipelined `create_webhook` then `emit_event` sees the webhook.
     public func pipeline(_ requests: [JSONObject]) async throws -> [Result<JSONObject, HookgateClientError>] {
+        for request in requests { try Self.refuseStreaming(request) }
         let connection = try await liveConnection()
         return await connection.requests(requests.map { JSONWriter.bytes(.object($0)) }, timeout: timeout)
     }
 
     /// Every line after the daemon's acknowledgement of a streaming `request`, on a
     /// connection of its own. Ends with the daemon's error (a slow reader's `tail
-    /// overflow`), or `connectionLost` when the daemon closes; cancelling the consuming
-    /// task, or dropping the stream, closes the connection.
-    public nonisolated func stream(_ request: JSONObject) -> AsyncThrowingStream<JSONObject, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: JSONObject.self, throwing: (any Error).self)
+    /// overflow`), or `connectionLost` when the daemon closes; leaving the loop,
+    /// cancelling the consuming task, or dropping the stream closes the connection.
+    public nonisolated func stream(_ request: JSONObject) -> HookgateStream<JSONObject> {
+        stream(request) { $0 }
+    }
+
+    nonisolated func stream<Element: Sendable>(
+        _ request: JSONObject, _ transform: @escaping @Sendable (JSONObject) throws -> Element
+    ) -> HookgateStream<Element> {
+        let (lines, continuation) = AsyncThrowingStream.makeStream(of: JSONObject.self, throwing: (any Error).self)
+        let flow = StreamFlow()
         let line = JSONWriter.bytes(.object(request))
         let socketPath = self.socketPath
         let group = self.group
         let opening = Task {
             do {
                 let connection = try await ClientConnection.connect(socketPath: socketPath, group: group)
-                if Task.isCancelled {
+                guard flow.opened(connection) else {
                     connection.close()
                     return
                 }
-                continuation.onTermination = { _ in connection.close() }
-                connection.stream(line, into: continuation)
+                connection.stream(line, into: continuation, flow: flow)
             } catch {
                 continuation.finish(throwing: error)
             }
         }
-        continuation.onTermination = { _ in opening.cancel() }
-        return stream
+        continuation.onTermination = { _ in
+            opening.cancel()
+            flow.end()
+        }
+        return HookgateStream(lines: lines, flow: flow, transform: transform)
     }
 
-    /// Closes the shared connection; a later call opens another.
+    /// Closes the shared connection (and one being opened); a later call opens another.
     public func close() {
         connection?.close()
         connection = nil
+        generation += 1
     }
+
+    deinit {
+        connection?.close()
+    }
+
+    /// A streaming command would turn the shared connection into its stream.
+    static func refuseStreaming(_ request: JSONObject) throws {
+        if let command = request["cmd"]?.stringValue, Self.streamingCommands.contains(command) {
+            throw HookgateClientError.streamingCommand(command)
+        }
+    }
+
+    static let streamingCommands: Set<String> = ["tail_requests"]
 
     private func liveConnection() async throws -> ClientConnection {
         if let known = connection {
@@ -86,7 +113,12 @@ public actor HookgateClient {
         let task = Task { try await ClientConnection.connect(socketPath: socketPath, group: group) }
         connecting = task
         defer { connecting = nil }
+        let started = generation
         let opened = try await task.value
+        guard generation == started else {
+            opened.close()
+            throw HookgateClientError.connectionLost(reason: "the client was closed")
+        }
         connection = opened
         connectionsOpened += 1
         return opened

@@ -15,6 +15,9 @@ public enum HookgateClientError: Error, Sendable, Equatable, CustomStringConvert
     case timedOut(seconds: Double)
     /// The daemon's line was not the protocol's JSON.
     case badResponse(String)
+    /// A streaming command (`tail_requests`) given to `send` or `pipeline`: it would turn
+    /// the shared connection into its stream. `stream(_:)` takes it.
+    case streamingCommand(String)
 
     /// The protocol error code, for a server error with a known code.
     public var errorCode: ErrorCode? {
@@ -30,6 +33,7 @@ public enum HookgateClientError: Error, Sendable, Equatable, CustomStringConvert
         case .connectionLost(let reason): return "connection lost: \(reason)"
         case .timedOut(let seconds): return "no answer within \(seconds) s"
         case .badResponse(let detail): return "bad response: \(detail)"
+        case .streamingCommand(let command): return "\(command) streams: use stream(_:), not send or pipeline"
         }
     }
 

@@ -1,16 +1,18 @@
 import HookgateCore
+import HookgateWire
 import NIOCore
 
 /// The client end of one connection, on its event loop: writes request lines and hands
-/// each answer line to the caller waiting longest, since the daemon answers in request
-/// order. A streaming request (`tail_requests`) takes every line after it.
+/// each answer line (framed by `LineFrameDecoder` before it) to the caller waiting
+/// longest, since the daemon answers in request order. A streaming request
+/// (`tail_requests`) takes every line after it.
 final class ResponseLineHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum Waiter {
         case answer(EventLoopPromise<JSONObject>)
-        case stream(AsyncThrowingStream<JSONObject, any Error>.Continuation)
+        case stream(AsyncThrowingStream<JSONObject, any Error>.Continuation, StreamFlow)
     }
 
     /// The longest answer line accepted: a `list_requests` page of 1,000 items with
@@ -18,14 +20,13 @@ final class ResponseLineHandler: ChannelInboundHandler {
     static let maxLineBytes = 64 << 20
 
     private enum State {
+        case waitingForActive
         case active(ChannelHandlerContext)
         case closed(reason: String)
-        case waitingForActive
     }
 
     private var state = State.waitingForActive
     private var waiters = CircularBuffer<Waiter>()
-    private var partial: ByteBuffer?
     /// Set once a stream's acknowledgement came: every later line is one of its items.
     private var streaming = false
 
@@ -59,29 +60,10 @@ final class ResponseLineHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if var held = partial {
-            held.writeBuffer(&incoming)
-            incoming = held
-            partial = nil
-        }
-        while let newline = incoming.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - incoming.readerIndex
-            let line = incoming.readBytes(length: length) ?? []
-            incoming.moveReaderIndex(forwardBy: 1)
-            deliver(line, context: context)
-        }
-        if incoming.readableBytes > Self.maxLineBytes {
-            close(context: context, reason: "an answer line over \(Self.maxLineBytes) bytes")
-        } else if incoming.readableBytes > 0 {
-            partial = incoming
-        }
-    }
-
-    private func deliver(_ line: [UInt8], context: ChannelHandlerContext) {
+        let line = unwrapInboundIn(data)
         let answer: JSONObject
         do {
-            guard case .object(let object) = try JSONParser.parse(line, maxValues: Int.max) else {
+            guard case .object(let object) = try JSONParser.parse(line.readableBytesView, maxValues: Int.max) else {
                 throw HookgateClientError.badResponse("an answer that is not a JSON object")
             }
             answer = object
@@ -98,17 +80,21 @@ final class ResponseLineHandler: ChannelInboundHandler {
         case .answer(let promise):
             waiters.removeFirst()
             promise.succeed(answer)
-        case .stream(let continuation):
+        case .stream(let continuation, let flow):
             // Items carry no `ok`; the acknowledgement says true, a refusal or the
             // daemon's overflow line false.
             let refused = streaming ? answer["ok"]?.boolValue == false : answer["ok"]?.boolValue != true
             if refused {
-                // Refused, or the daemon's overflow line: the stream ends with its error.
                 waiters.removeFirst()
                 continuation.finish(throwing: HookgateClientError.server(answer: answer))
                 context.close(promise: nil)
             } else if streaming {
                 continuation.yield(answer)
+                // A consumer that has fallen behind stops the reading; the daemon then
+                // ends the stream with its overflow line once its own bound is reached.
+                if flow.itemQueued() {
+                    try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+                }
             } else {
                 streaming = true  // The acknowledgement: items follow.
             }
@@ -121,7 +107,11 @@ final class ResponseLineHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        close(context: context, reason: "\(error)")
+        if let tooLong = error as? LineTooLongError {
+            close(context: context, reason: "an answer line over \(tooLong.limit) bytes")
+        } else {
+            close(context: context, reason: "\(error)")
+        }
     }
 
     private func close(context: ChannelHandlerContext, reason: String) {
@@ -132,20 +122,13 @@ final class ResponseLineHandler: ChannelInboundHandler {
     private func failAll(reason: String) {
         if case .closed = state {} else { state = .closed(reason: reason) }
         let error = HookgateClientError.connectionLost(reason: reason)
-        while let waiter = waiters.popFirst() {
-            if case .stream(let continuation) = waiter, streaming {
-                // A stream the daemon ended (it is shutting down): finished, with the reason.
-                continuation.finish(throwing: error)
-            } else {
-                fail(waiter, error)
-            }
-        }
+        while let waiter = waiters.popFirst() { fail(waiter, error) }
     }
 
     private func fail(_ waiter: Waiter, _ error: HookgateClientError) {
         switch waiter {
         case .answer(let promise): promise.fail(error)
-        case .stream(let continuation): continuation.finish(throwing: error)
+        case .stream(let continuation, _): continuation.finish(throwing: error)
         }
     }
 }

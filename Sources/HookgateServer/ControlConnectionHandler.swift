@@ -1,5 +1,6 @@
 import HookgateCore
 import HookgateStore
+import HookgateWire
 import NIOCore
 
 /// Asks a connection to finish what it has started and close (daemon shutdown).

@@ -1,5 +1,6 @@
 import HookgateCore
 import HookgateStore
+import HookgateWire
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,6 +1,7 @@
 import Dispatch
 import HookgateCore
 import HookgateStore
+import HookgateWire
 import Logging
 import NIOCore
 import NIOEmbedded

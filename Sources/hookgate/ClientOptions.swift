@@ -10,6 +10,11 @@ import HookgateCore
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table
     case json
+
+    /// The one given, else a table for a person at a terminal and JSON for a program.
+    static func chosen(_ given: OutputFormat?) -> OutputFormat {
+        given ?? (isatty(STDOUT_FILENO) != 0 ? .table : .json)
+    }
 }
 
 /// The options every client subcommand takes.
@@ -33,7 +38,7 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    var format: OutputFormat { output ?? (isatty(STDOUT_FILENO) != 0 ? .table : .json) }
+    var format: OutputFormat { OutputFormat.chosen(output) }
 
     func client() throws -> HookgateClient {
         let path = try DefaultPaths.socket(flag: socket ?? EnvironmentFlag.getenv("HOOKGATE_SOCKET"))
@@ -43,7 +48,8 @@ struct ClientOptions: ParsableArguments {
 }
 
 /// A subcommand that talks to the daemon. Its errors become the exit codes the CLI
-/// promises: 1 for the daemon's error answer, 3 when the daemon cannot be reached.
+/// promises: 1 for the daemon's error answer, 3 when the daemon cannot be reached (or
+/// drops the connection, gives no answer in time, or answers outside the protocol).
 protocol ClientCommand: AsyncParsableCommand {
     var options: ClientOptions { get }
     func run(client: HookgateClient, output: Output) async throws
@@ -58,8 +64,8 @@ extension ClientCommand {
         } catch let error as HookgateClientError {
             output.error("\(error)")
             switch error {
-            case .server, .badResponse: throw ExitCode(1)
-            case .cannotConnect, .connectionLost, .timedOut: throw ExitCode(3)
+            case .server, .streamingCommand: throw ExitCode(1)
+            case .cannotConnect, .connectionLost, .timedOut, .badResponse: throw ExitCode(3)
             }
         }
         await client.close()

@@ -47,10 +47,12 @@ struct HookgateCommand: AsyncParsableCommand {
         defaultSubcommand: ServeCommand.self
     )
 
-    /// True when the first word that is not a flag names a subcommand other than `serve`.
+    /// True when the first argument names a subcommand other than `serve` (a subcommand
+    /// comes first; without one, the arguments are serve's flags), or ArgumentParser's
+    /// `help`.
     static func namesAClientSubcommand(_ arguments: [String]) -> Bool {
-        guard let first = arguments.first(where: { !$0.hasPrefix("-") }) else { return false }
-        let names = configuration.subcommands.map { $0._commandName }
+        guard let first = arguments.first else { return false }
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
         return first != ServeCommand._commandName && names.contains(first)
     }
 }

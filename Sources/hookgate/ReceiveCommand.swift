@@ -61,8 +61,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         let receiver = Receiver(
             keys: secrets.compactMap(SigningKey.init(secret:)), status: status,
             toleranceSeconds: (Units.durationMicroseconds(tolerance) ?? 300_000_000) / 1_000_000,
-            format: output ?? (isatty(STDOUT_FILENO) != 0 ? .table : .json))
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            format: OutputFormat.chosen(output))
+        // One event loop: deliveries are printed one at a time, never interleaved.
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup(numberOfThreads: 1))
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

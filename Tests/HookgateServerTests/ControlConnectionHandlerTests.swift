@@ -1,4 +1,5 @@
 import HookgateCore
+import HookgateWire
 import NIOCore
 import NIOEmbedded
 import Synchronization

@@ -15,6 +15,19 @@ import Testing
 
     static func event(sender: String = "61400000009") -> JSON { statusEvent(sender: sender) }
 
+    /// Waits for `check` without holding a thread: these tests' own tasks (a stream being
+    /// opened) need the few threads Swift concurrency has.
+    static func eventually(_ what: String, timeout: Duration = .seconds(30), _ check: () throws -> Bool)
+        async throws
+    {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try check() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("\(what) did not happen within \(timeout)")
+    }
+
     @Test func callsFromManyTasksShareOneConnectionAndEachGetsItsOwnAnswer() async throws {
         let daemon = try Daemon()
         let client = HookgateClient(socketPath: daemon.socketPath)
@@ -113,7 +126,7 @@ import Testing
         let rejected = try await client.match(Self.event(sender: "MyShop"))
         #expect(rejected.rejectionsTotal == 0 && rejected.matches.count == 1)
         let emitted = try await client.emit(Self.event())
-        try EndpointHealthTests.waitFor("the attempt to be logged") { sink.requests.count == 1 }
+        try await Self.eventually("the attempt to be logged") { sink.requests.count == 1 }
         var page = try await client.listRequests(.init(webhookID: created.id))
         for _ in 0..<100 where page.items.isEmpty {
             usleep(50_000)
@@ -159,12 +172,12 @@ import Testing
             for try await item in client.tailRequests(webhookID: webhook.id) { return item }
             return nil
         }
-        try EndpointHealthTests.waitFor("the stream to open") { try subscribers() == 1 }
+        try await Self.eventually("the stream to open") { try subscribers() == 1 }
         let emitted = try await client.emit(Self.event())
         let item = try #require(try await firstItem.value)
         #expect(item.eventID == emitted.eventID && item.webhookID == webhook.id)
         // Leaving the loop ended the stream, and with it the connection.
-        try EndpointHealthTests.waitFor("the first stream to close") { try subscribers() == 0 }
+        try await Self.eventually("the first stream to close") { try subscribers() == 0 }
 
         // A consumer cancelled while it waits: its loop ends and the connection closes.
         let waiting = Task { () throws -> Int in
@@ -172,11 +185,65 @@ import Testing
             for try await _ in client.tailRequests() { count += 1 }
             return count
         }
-        try EndpointHealthTests.waitFor("the second stream to open") { try subscribers() == 1 }
+        try await Self.eventually("the second stream to open") { try subscribers() == 1 }
         waiting.cancel()
         _ = try? await waiting.value
-        try EndpointHealthTests.waitFor("the cancelled stream to close") { try subscribers() == 0 }
+        try await Self.eventually("the cancelled stream to close") { try subscribers() == 0 }
         // The shared connection was not involved.
         #expect(await client.connectionsOpened == 1)
+    }
+
+    @Test func aTailConsumerThatFallsBehindStopsTheReadingAndGetsTheDaemonsOverflow() async throws {
+        let sink = try Sink()
+        let port = try HTTPGet.freePort()
+        let daemon = try DeliveryTests.daemon(["--metrics-listen", "127.0.0.1:\(port)"])
+        try HTTPGet.waitUntilListening(port: port)
+        let client = HookgateClient(socketPath: daemon.socketPath)
+        var definition = Self.orders
+        definition.url = sink.url("/status/204")
+        definition.rateLimit = 10_000
+        _ = try await client.createWebhook(definition)
+        let stream = client.tailRequests()
+        try await Self.eventually("the stream to open") {
+            Exposition(try HTTPGet.request(port: port, path: "/metrics").body)["hookgate_tail_subscribers"] == 1
+        }
+        // Far more attempts than the daemon holds for one subscriber (4 MiB) and the
+        // client buffers (1,024 lines), while nobody reads the stream.
+        let events = 15_000
+        for _ in 0..<(events / 1000) {
+            let answers = try await client.pipeline(
+                Array(repeating: ["cmd": "emit_event", "event": Self.event()], count: 1000))
+            #expect(answers.allSatisfy { (try? $0.get()) != nil })
+        }
+        var delivered = 0
+        for _ in 0..<1200 where delivered < events {
+            delivered = try await client.stats().deliveries["delivered"] ?? 0
+            if delivered < events { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(delivered == events)
+        var seen = 0
+        do {
+            // Every attempt arriving would mean the client read on while nobody consumed.
+            for try await _ in stream {
+                seen += 1
+                if seen == events { break }
+            }
+            Issue.record("no overflow: the stream gave \(seen) items")
+        } catch let error as HookgateClientError {
+            #expect(error.errorCode == .unavailable, "\(error)")
+        }
+        #expect(seen < events)
+    }
+
+    @Test func aStreamingCommandIsRefusedOnTheSharedConnection() async throws {
+        let daemon = try Daemon()
+        let client = HookgateClient(socketPath: daemon.socketPath)
+        await #expect(throws: HookgateClientError.streamingCommand("tail_requests")) {
+            _ = try await client.send(["cmd": "tail_requests"])
+        }
+        await #expect(throws: HookgateClientError.streamingCommand("tail_requests")) {
+            _ = try await client.pipeline([["cmd": "ping"], ["cmd": "tail_requests"]])
+        }
+        #expect(try await client.ping().version == HookgateVersion.current)
     }
 }

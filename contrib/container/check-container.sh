@@ -14,6 +14,8 @@ cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
 source contrib/bench/ensure-packages.sh
+source contrib/package-checks.sh
+check_prefix=check-container
 ensure_packages check-container.sh binutils libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3
 if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
     python3 -m pip install --quiet kubernetes-validate 2>/dev/null \
@@ -25,29 +27,8 @@ manifest=contrib/kubernetes/sidecar.yaml
 swift build -c release --product hookgate --static-swift-stdlib >/dev/null
 binary=$(swift build -c release --product hookgate --static-swift-stdlib --show-bin-path)/hookgate
 
-passed=0
-failed=0
-check() {
-    local what=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        echo "check-container: ok: $what"
-        passed=$((passed + 1))
-    else
-        echo "check-container: FAILED: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-# The package of each library the binary names (NEEDED), resolved through ldd.
-needed_packages() {
-    for needed in $(objdump -p "$binary" | awk '/NEEDED/ {print $2}'); do
-        path=$(ldd "$binary" | awk -v name="$needed" '$1 == name && $3 ~ /^\// {print $3} $1 ~ /^\// && index($1, name) {print $1}' | head -n 1)
-        dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path"
-    done | cut -d: -f1 | sort -u
-}
 # libc6 is in every Debian image.
-expected=$(needed_packages | grep -vx libc6 | tr '\n' ' ')
+expected=$(needed_packages "$binary" | grep -vx libc6 | tr '\n' ' ')
 runtime=$(awk '/^FROM /{stage++} stage==2' "$containerfile")
 installed=$(grep -o 'apt-get install [^&]*' <<< "$runtime" | tr -d '\\' | tr ' ' '\n' | grep -v -e '^-' -e '^apt-get$' -e '^install$' -e '^$' \
     | grep -vx ca-certificates | sort -u | tr '\n' ' ')
@@ -58,7 +39,7 @@ check "the runtime stage installs ca-certificates" grep -q 'apt-get install .*ca
 check "two stages, building with the Swift toolchain image" \
     bash -c "grep -c '^FROM ' '$containerfile' | grep -qx 2 && grep -q '^FROM swift:.* AS build' '$containerfile'"
 check "the runtime stage is debian:bookworm-slim" grep -q '^FROM debian:bookworm-slim$' "$containerfile"
-check "it runs as a non-root user" bash -c "grep '^USER ' '$containerfile' | grep -qv -e 'USER root' -e 'USER 0'"
+check "it runs as a non-root user" bash -c "grep '^USER ' '$containerfile' | tail -n 1 | grep -qv -e '^USER root' -e '^USER 0\\b'"
 check "its HEALTHCHECK runs hookgate health" grep -q 'CMD hookgate health' "$containerfile"
 check "the socket is in a volume" grep -q 'VOLUME \["/run/hookgate"' "$containerfile"
 
@@ -71,5 +52,4 @@ check "hookgate's readiness probe is /readyz on its --metrics-listen port" \
 check "the data is on a PersistentVolumeClaim" grep -q 'claimName: hookgate-data' "$manifest"
 check "hookgate has resource requests" bash -c "grep -A 40 'name: hookgate\$' '$manifest' | grep -q 'requests:'"
 
-echo "check-container: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

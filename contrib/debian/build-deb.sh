@@ -5,18 +5,20 @@
 # depends only on Debian's libraries; dpkg-shlibdeps works those out from the binary.
 # As root it installs what it needs (dpkg-dev, fakeroot, binutils) when missing.
 set -euo pipefail
+# --out is relative to where the script was started.
+out=
+if [ "${1:-}" = "--out" ]; then out=$(realpath -m "$2"); fi
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
-
-out=.build/debian
-if [ "${1:-}" = "--out" ]; then out=$2; fi
+[ -n "$out" ] || out=$PWD/.build/debian
 # Debian's usual variables name the maintainer; set them to the team's real address.
 maintainer="${DEBFULLNAME:-hookgate maintainers} <${DEBEMAIL:-maintainers@hookgate.example.org}>"
 
 source contrib/bench/ensure-packages.sh
 ensure_packages build-deb.sh dpkg-dev fakeroot binutils libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config
 
-version=$(sed -n 's/.*public static let current = "\(.*\)".*/\1/p' Sources/HookgateCore/HookgateVersion.swift)
+source contrib/package-checks.sh
+version=$(hookgate_version)
 [ -n "$version" ] || { echo "build-deb.sh: no version in HookgateVersion.swift" >&2; exit 1; }
 architecture=$(dpkg --print-architecture)
 

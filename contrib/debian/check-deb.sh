@@ -7,29 +7,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 source contrib/bench/ensure-packages.sh
-ensure_packages check-deb.sh lintian dpkg-dev
+source contrib/package-checks.sh
+check_prefix=check-deb
+ensure_packages check-deb.sh lintian dpkg-dev systemd binutils
 
 work=$(mktemp -d /tmp/hookgate-deb-check.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 deb=$(bash contrib/debian/build-deb.sh --out "$work" | tail -n 1)
-version=$(sed -n 's/.*public static let current = "\(.*\)".*/\1/p' Sources/HookgateCore/HookgateVersion.swift)
+version=$(hookgate_version)
+architecture=$(dpkg --print-architecture)
 
-passed=0
-failed=0
-check() {
-    local what=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        echo "check-deb: ok: $what"
-        passed=$((passed + 1))
-    else
-        echo "check-deb: FAILED: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-check "named hookgate_${version}_$(dpkg --print-architecture).deb" \
-    test "$(basename "$deb")" = "hookgate_${version}_$(dpkg --print-architecture).deb"
+check "the package is hookgate $version for $architecture" test \
+    "$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(dpkg-deb -f "$deb" Architecture)" = \
+    "hookgate $version $architecture"
+check "the file is named for its fields" test "$(basename "$deb")" = "hookgate_${version}_${architecture}.deb"
 dpkg-deb -c "$deb" > "$work/contents"
 for path in ./usr/bin/hookgate ./usr/lib/systemd/system/hookgate.service ./usr/lib/systemd/system/hookgate.socket \
     ./usr/share/doc/hookgate/PROTOCOL.md ./usr/share/doc/hookgate/README.md ./usr/share/doc/hookgate/copyright \
@@ -48,17 +39,13 @@ dpkg-deb -x "$deb" "$work/root"
 binary=$work/root/usr/bin/hookgate
 check "the packaged binary says its version" test "$("$binary" --version)" = "$version"
 check "the packaged binary needs no Swift toolchain" bash -c "! ldd '$binary' | grep -q -e /opt/swift -e 'not found'"
-# The libraries the binary itself names (NEEDED), not their own dependencies.
 check "every library it links directly is in Depends" bash -c "
-    for needed in \$(objdump -p '$binary' | awk '/NEEDED/ {print \$2}'); do
-        path=\$(ldd '$binary' | awk -v name=\"\$needed\" '\$1 == name && \$3 ~ /^\\// {print \$3} \$1 ~ /^\\// && index(\$1, name) {print \$1}' | head -n 1)
-        [ -n \"\$path\" ] || exit 1
-        package=\$(dpkg -S \"\$(readlink -f \"\$path\")\" 2>/dev/null || dpkg -S \"\$path\" 2>/dev/null) || exit 1
-        package=\$(head -n 1 <<< \"\$package\" | cut -d: -f1)
-        grep -q \"\\b\$package\\b\" <<< '$depends' || { echo \"\$needed (\$package) not in Depends\" >&2; exit 1; }
-    done"
+    source contrib/package-checks.sh
+    packages=\$(needed_packages '$binary') || exit 1
+    for package in \$packages; do grep -q \"\\b\$package\\b\" <<< '$depends' || exit 1; done"
 for unit in hookgate.service hookgate.socket; do
     file=$work/root/usr/lib/systemd/system/$unit
+    check "$unit has a Documentation= file" grep -q '^Documentation=file://' "$file"
     for doc in $(sed -n 's|^Documentation=file://||p' "$file"); do
         check "$unit's Documentation= file $doc is in the package" test -f "$work/root$doc"
     done
@@ -66,19 +53,18 @@ done
 check "hookgate.service runs /usr/bin/hookgate" grep -q '^ExecStart=/usr/bin/hookgate serve$' \
     "$work/root/usr/lib/systemd/system/hookgate.service"
 check "no unit points at /usr/local" bash -c "! grep -rq /usr/local '$work/root/usr/lib/systemd/system'"
-if command -v systemd-analyze >/dev/null; then
-    # verify wants ExecStart='s binary to exist: point the units at the extracted one.
-    mkdir -p "$work/units"
-    for unit in hookgate.service hookgate.socket; do
-        sed "s|/usr/bin/hookgate|$binary|" "$work/root/usr/lib/systemd/system/$unit" > "$work/units/$unit"
-    done
-    check "systemd-analyze verify accepts the units" \
-        systemd-analyze verify "$work/units/hookgate.socket" "$work/units/hookgate.service"
-fi
+# verify wants ExecStart='s binary to exist: point the units at the extracted one.
+mkdir -p "$work/units"
+for unit in hookgate.service hookgate.socket; do
+    sed "s|/usr/bin/hookgate|$binary|" "$work/root/usr/lib/systemd/system/$unit" > "$work/units/$unit"
+done
+check "systemd-analyze verify accepts the units" \
+    systemd-analyze verify "$work/units/hookgate.socket" "$work/units/hookgate.service"
 
-lintian --tag-display-limit 0 "$deb" > "$work/lintian" 2>&1 || true
+# lintian exits 0 with no error (warnings are printed), 1 with errors, 2 if it cannot run.
+lintian_status=0
+lintian --fail-on error --tag-display-limit 0 "$deb" > "$work/lintian" 2>&1 || lintian_status=$?
 sed 's/^/check-deb: lintian: /' "$work/lintian"
-check "lintian reports no errors" bash -c "! grep -q '^E:' '$work/lintian'"
+check "lintian ran and reports no errors" test "$lintian_status" -eq 0
 
-echo "check-deb: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

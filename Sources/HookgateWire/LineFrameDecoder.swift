@@ -1,23 +1,28 @@
 import NIOCore
 
-/// A line longer than `--max-line-bytes`; the connection answers `line_too_long` and closes.
-struct LineTooLongError: Error {
-    let limit: Int
+/// A line longer than the decoder's limit: the daemon answers `line_too_long` and closes
+/// the connection; the client drops a connection that sends one.
+public struct LineTooLongError: Error {
+    public let limit: Int
+
+    public init(limit: Int) { self.limit = limit }
 }
 
 /// Splits the byte stream into lines at `\n`, dropping a trailing `\r`, and refuses a line
 /// longer than `maxLineBytes` as soon as that many bytes have arrived without a newline
-/// (so a client cannot make the daemon buffer without bound).
-struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
+/// (so a peer cannot make the other side buffer without bound). Each read scans only the
+/// bytes that arrived since the last, so a long line costs time linear in its length.
+/// The protocol's framing, used by both the daemon and `HookgateClient`.
+public struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
 
-    let maxLineBytes: Int
+    public let maxLineBytes: Int
     /// How many readable bytes are already known to hold no newline.
     private var scanned = 0
 
-    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+    public init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
-    mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+    public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
         let view = buffer.readableBytesView
         guard let newline = view[(view.startIndex + scanned)...].firstIndex(of: UInt8(ascii: "\n")) else {
             scanned = view.count
@@ -35,7 +40,7 @@ struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// At end of input a last line without its newline is still a request.
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
         if let line = try decode(buffer: &buffer) { return line }
         guard buffer.readableBytes > 0 else { return nil }
         scanned = 0
